@@ -1,0 +1,56 @@
+/* slipway: subcommand dispatch. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"outline", cli_cmd_outline, "Print the parsed and expanded build of a Dockerfile"},
+};
+
+static void
+usage(FILE *out)
+{
+    fprintf(out, "Usage: slipway [--version] COMMAND [OPTIONS]\n\nCommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nRun 'slipway COMMAND --help' for a command's options.\n");
+}
+
+int
+cli_report(struct sw_error *err)
+{
+    char *msg = sw_error_format(err);
+    fprintf(stderr, "%s\n", msg ? msg : "error: out of memory");
+    free(msg);
+    sw_error_free(err);
+    return CLI_EXIT_FAIL;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("slipway %s\n", SLIPWAY_VERSION);
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "slipway: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,12 @@
+# Every dependency comes from a Debian 12 package and is found through pkg-config.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(JANSSON    REQUIRED IMPORTED_TARGET jansson)
+pkg_check_modules(LIBARCHIVE REQUIRED IMPORTED_TARGET libarchive)
+pkg_check_modules(LIBCRYPTO  REQUIRED IMPORTED_TARGET libcrypto)
+pkg_check_modules(LIBZSTD    REQUIRED IMPORTED_TARGET libzstd)
+pkg_check_modules(LUA        REQUIRED IMPORTED_TARGET lua5.4)
+pkg_check_modules(LIBGIT2    REQUIRED IMPORTED_TARGET libgit2)
+pkg_check_modules(LIBCURL    REQUIRED IMPORTED_TARGET libcurl)
+if(SW_BUILD_TESTS)
+  pkg_check_modules(CMOCKA   REQUIRED IMPORTED_TARGET cmocka)
+endif()
