@@ -641,9 +641,11 @@ expand_instr(struct df_build *b, struct df_stage *st, struct df_instr *in,
     return 0;
 }
 
-/* The ONBUILD triggers of a stage base run first in the child; their span is the ONBUILD line. */
+/* Triggers (ONBUILD expressions) run first in a stage: a stage base's, each with the span of its
+ * ONBUILD line, or a base image's, with the span of the FROM line. */
 static int
-insert_triggers(struct df_stage *st, const struct df_stage *parent, struct sw_error **err)
+insert_triggers(struct df_stage *st, char *const *exprs, const struct sw_span *const *spans,
+                size_t n, struct sw_error **err)
 {
     struct df_instr **own = st->instrs;
     bool *own_flags = st->from_onbuild;
@@ -652,27 +654,27 @@ insert_triggers(struct df_stage *st, const struct df_stage *parent, struct sw_er
     st->from_onbuild = NULL;
     st->ninstrs = 0;
     int r = 0;
-    for (size_t i = 0; i < parent->ninstrs && r == 0; i++) {
-        const struct df_instr *ob = parent->instrs[i];
-        if (ob->kind != DF_ONBUILD || parent->from_onbuild[i])
-            continue;
-        const char *text = ob->u.onbuild.expression;
+    for (size_t i = 0; i < n && r == 0; i++) {
         struct df_ast *ast = NULL;
-        r = df_parse(&ast, text, strlen(text), ob->span.file, err);
-        for (size_t n = 0; r == 0 && n < ast->nnodes; n++) {
-            struct df_node *node = &ast->nodes[n];
-            node->span.line = ob->span.line;
-            node->span.col = ob->span.col;
-            node->span.end_line = ob->span.end_line;
+        r = df_parse(&ast, exprs[i], strlen(exprs[i]), spans[i]->file, err);
+        for (size_t k = 0; r == 0 && k < ast->nnodes; k++) {
+            struct df_node *node = &ast->nodes[k];
+            node->span.line = spans[i]->line;
+            node->span.col = spans[i]->col;
+            node->span.end_line = spans[i]->end_line;
             struct df_instr *in = NULL;
             r = df_instr_from_node(&in, node, err);
-            if (r == 0 && push_instr(st, in, true) < 0) {
+            if (r == 0 && in->kind == DF_ONBUILD) {
+                df_instr_free(in);
+                r = sw_error_set(err, SW_EINVAL, 0, spans[i],
+                                 "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
+            } else if (r == 0 && push_instr(st, in, true) < 0) {
                 df_instr_free(in);
                 r = sw_error_oom(err);
             }
         }
         if (r < 0 && err && *err)
-            sw_error_set_span(*err, &ob->span);
+            sw_error_set_span(*err, spans[i]);
         df_ast_free(ast);
     }
     for (size_t i = 0; i < nown; i++) {
@@ -687,8 +689,61 @@ insert_triggers(struct df_stage *st, const struct df_stage *parent, struct sw_er
 }
 
 static int
+stage_base_triggers(struct df_stage *st, const struct df_stage *parent, struct sw_error **err)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < parent->ninstrs; i++)
+        n += parent->instrs[i]->kind == DF_ONBUILD && !parent->from_onbuild[i];
+    char **exprs = calloc(n + 1, sizeof *exprs);
+    const struct sw_span **spans = calloc(n + 1, sizeof *spans);
+    int r = exprs && spans ? 0 : sw_error_oom(err);
+    for (size_t i = 0, k = 0; r == 0 && i < parent->ninstrs; i++) {
+        const struct df_instr *ob = parent->instrs[i];
+        if (ob->kind != DF_ONBUILD || parent->from_onbuild[i])
+            continue;
+        exprs[k] = ob->u.onbuild.expression;
+        spans[k++] = &ob->span;
+    }
+    if (r == 0)
+        r = insert_triggers(st, exprs, spans, n, err);
+    free(exprs);
+    free(spans);
+    return r;
+}
+
+/* A stage built FROM an image: its ENV seeds the stage, its ONBUILD triggers run first. */
+static int
+image_base(struct df_build *b, struct df_stage *st, const struct df_build_opts *o,
+           struct sw_error **err)
+{
+    if (!o->image_config || st->base.kind != DF_REF_IMAGE)
+        return 0;
+    struct sw_strv env = {0}, onbuild = {0};
+    int r = o->image_config(o->image_ctx, st->base.image, &st->platform, &env, &onbuild, err);
+    if (r < 0 && err && *err)
+        sw_error_set_span(*err, &st->from->span);
+    for (size_t i = 0; r == 0 && i < env.n; i++) {
+        const char *eq = strchr(env.v[i], '=');
+        sw_autofree char *key = eq ? strndup(env.v[i], (size_t)(eq - env.v[i])) : strdup(env.v[i]);
+        if (!key || set_kv(&st->env, key, eq ? eq + 1 : "") < 0)
+            r = sw_error_oom(err);
+    }
+    if (r == 0 && onbuild.n) {
+        const struct sw_span **spans = calloc(onbuild.n, sizeof *spans);
+        for (size_t i = 0; spans && i < onbuild.n; i++)
+            spans[i] = &st->from->span;
+        r = spans ? insert_triggers(st, onbuild.v, spans, onbuild.n, err) : sw_error_oom(err);
+        free(spans);
+    }
+    (void)b;
+    sw_strv_free(&env);
+    sw_strv_free(&onbuild);
+    return r;
+}
+
+static int
 expand_stage(struct df_build *b, size_t si, const struct build_args *ba,
-             const struct df_expand_opts *xo, struct sw_error **err)
+             const struct df_expand_opts *xo, const struct df_build_opts *o, struct sw_error **err)
 {
     struct df_stage *st = &b->stages[si];
     if (st->expanded)
@@ -696,7 +751,7 @@ expand_stage(struct df_build *b, size_t si, const struct build_args *ba,
     st->expanded = true;
     if (st->base.kind == DF_REF_STAGE) {
         const struct df_stage *parent = &b->stages[st->base.stage];
-        int r = expand_stage(b, st->base.stage, ba, xo, err);
+        int r = expand_stage(b, st->base.stage, ba, xo, o, err);
         if (r < 0)
             return r;
         if (strv_copy(&st->env, &parent->env) < 0 || strv_copy(&st->labels, &parent->labels) < 0 ||
@@ -704,7 +759,11 @@ expand_stage(struct df_build *b, size_t si, const struct build_args *ba,
             return sw_error_oom(err);
         if (!st->platform_set)
             st->platform = parent->platform;
-        r = insert_triggers(st, parent, err);
+        r = stage_base_triggers(st, parent, err);
+        if (r < 0)
+            return r;
+    } else {
+        int r = image_base(b, st, o, err);
         if (r < 0)
             return r;
     }
@@ -842,7 +901,7 @@ resolve(struct df_build *b, const struct df_build_opts *o, struct sw_error **err
         mark_needed(b, &g, b->target);
     for (size_t s = 0; r == 0 && s < b->nstages; s++)
         if (b->stages[s].needed)
-            r = expand_stage(b, s, &ba, &xo, err);
+            r = expand_stage(b, s, &ba, &xo, o, err);
     if (r == 0 && warn_unused_build_args(b, &ba) < 0)
         r = sw_error_oom(err);
     for (size_t i = 0; i < nmeta; i++)

@@ -29,6 +29,16 @@ struct df_build_opts {
     const char *target;          /* stage name (case-insensitive); NULL: the last stage */
     const char *target_platform; /* "os/arch[/variant]"; NULL: the build platform */
     const char *build_platform;  /* NULL: this machine's */
+    /*
+     * Base image metadata, optional. Called once for each needed stage built FROM an image (not
+     * scratch, not a stage), before its instructions are expanded, as BuildKit loads the base
+     * config: append the image's Env ("k=v") to *env and its OnBuild triggers to *onbuild.
+     * The env seeds the stage's ENV (so `WORKDIR $GOPATH` sees the base's GOPATH); the
+     * triggers run first in the stage. An error fails the build at the FROM line.
+     */
+    int (*image_config)(void *ctx, const char *ref, const struct img_platform *platform,
+                        struct sw_strv *env, struct sw_strv *onbuild, struct sw_error **err);
+    void *image_ctx;
 };
 
 /* A global ARG (declared before the first FROM), after build args were applied. */

@@ -231,6 +231,52 @@ test_proxy_args(void **state)
     fixture_free(&f);
 }
 
+static int
+fake_image(void *ctx, const char *ref, const struct img_platform *platform, struct sw_strv *env,
+           struct sw_strv *onbuild, struct sw_error **err)
+{
+    (void)platform;
+    int *calls = ctx;
+    (*calls)++;
+    if (!strcmp(ref, "missing"))
+        return sw_error_set(err, SW_ENOTFOUND, 0, NULL, "image \"missing\" not found");
+    sw_strv_push(env, "GOPATH=/go");
+    sw_strv_push(env, "PATH=/usr/bin");
+    sw_strv_push(onbuild, "ENV TRIGGERED=$GOPATH");
+    return 0;
+}
+
+static void
+test_base_image_env_and_triggers(void **state)
+{
+    (void)state;
+    const char *df = "FROM golang\nWORKDIR $GOPATH/src\nENV PATH=/x:$PATH\n";
+    struct df_ast *ast = NULL;
+    struct df_build *b = NULL;
+    int calls = 0;
+    assert_int_equal(df_parse(&ast, df, strlen(df), "Dockerfile", NULL), 0);
+    struct df_build_opts o = {.image_config = fake_image, .image_ctx = &calls};
+    assert_int_equal(df_build_resolve(&b, ast, &o, NULL), 0);
+    assert_int_equal(calls, 1);
+    const struct df_stage *st = &b->stages[0];
+    assert_int_equal(st->ninstrs, 3);
+    assert_true(st->from_onbuild[0]);
+    assert_int_equal(st->instrs[0]->span.line, 1); /* the FROM line */
+    assert_string_equal(kv(&st->env, "TRIGGERED"), "/go");
+    assert_string_equal(st->instrs[1]->u.path, "/go/src");
+    assert_string_equal(kv(&st->env, "PATH"), "/x:/usr/bin");
+    df_build_free(b);
+    df_ast_free(ast);
+
+    df = "FROM missing\n";
+    assert_int_equal(df_parse(&ast, df, strlen(df), "Dockerfile", NULL), 0);
+    struct sw_error *err = NULL;
+    assert_true(df_build_resolve(&b, ast, &o, &err) < 0);
+    assert_int_equal(err->span.line, 1);
+    sw_error_free(err);
+    df_ast_free(ast);
+}
+
 int
 main(void)
 {
@@ -241,6 +287,7 @@ main(void)
         cmocka_unit_test(test_onbuild_triggers),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_proxy_args),
+        cmocka_unit_test(test_base_image_env_and_triggers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
