@@ -1816,7 +1816,7 @@ pm_match_or_parents(const struct pm_pattern *pt, struct pm_eval *ev, struct sw_e
     int rc = pm_pattern_match(pt, ev->path, ev->n, &ev->scr, err);
     if (rc != 0)
         return rc;
-    const char *dir;
+    const char *dir = NULL;
     if (pm_eval_dir(ev, &dir, err) < 0)
         return -SW_ENOMEM;
     return dir ? pm_match_any_parent(pt, dir, &ev->scr, err) : 0;

@@ -66,7 +66,7 @@ static bool
 pw_match(const char *line, size_t n, void *ctx)
 {
     struct pw_query *q = ctx;
-    size_t l0, l2, l3, l5;
+    size_t l0 = 0, l2 = 0, l3 = 0, l5 = 0;
     const char *name = field(line, n, 0, &l0);
     const char *uid = field(line, n, 2, &l2);
     const char *gid = field(line, n, 3, &l3);
@@ -106,7 +106,7 @@ static bool
 gr_match(const char *line, size_t n, void *ctx)
 {
     struct gr_query *q = ctx;
-    size_t l0, l2, l3;
+    size_t l0 = 0, l2 = 0, l3 = 0;
     const char *name = field(line, n, 0, &l0);
     const char *gid = field(line, n, 2, &l2);
     const char *members = field(line, n, 3, &l3);

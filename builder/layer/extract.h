@@ -1,0 +1,67 @@
+/*
+ * builder/layer/extract.h: applying one layer blob onto a directory.
+ *
+ * Owns: layer_extract, which unpacks a (possibly compressed) OCI/Docker layer tar onto a
+ * snapshot directory, applying whiteouts and opaque directories against what lower layers left
+ * there. Everything happens relative to a directory descriptor of the destination: the process
+ * working directory is never used or changed, so several extractions can run in parallel.
+ *
+ * Safety: entry paths are cleaned (a leading '/' is dropped: absolute names are relative to the
+ * layer root; any ".." component is an error); every parent component is resolved inside the
+ * destination as if it were the root (a symlink is followed, but "/" and ".." in its target stop
+ * at the destination, like a chroot); the last component is never followed (an existing file,
+ * symlink or directory there is replaced, not written through); hardlink targets are resolved
+ * the same way, so they always name something inside the destination.
+ */
+#ifndef SLIPWAY_LAYER_EXTRACT_H
+#define SLIPWAY_LAYER_EXTRACT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+struct layer_extract_opts {
+    bool no_chown;   /* never change owners, even as root */
+    bool no_devices; /* never create device nodes, even as root */
+    bool no_xattrs;  /* do not apply extended attributes */
+    /* Write whiteout markers (.wh.NAME, .wh..wh..opq) as the empty files they are instead of
+     * applying them: for a per-layer snapshot directory that a view stacks over lower ones
+     * (builder/snapshot/view.h). Other .wh..wh.* (aufs metadata) entries are still dropped. */
+    bool keep_whiteouts;
+};
+
+struct layer_extract_result {
+    uint64_t entries;         /* tar entries read */
+    uint64_t whiteouts;       /* .wh.<name> entries applied (or kept) */
+    uint64_t opaque_dirs;     /* .wh..wh..opq entries applied (or kept) */
+    uint64_t devices_skipped; /* char/block devices not created (not root, or refused) */
+    uint64_t owners_skipped;  /* entries whose owner was not applied (not root, or unmapped) */
+    uint64_t xattrs_skipped;  /* xattrs the filesystem or our privileges refused */
+};
+
+/*
+ * Apply the layer read from blob_fd (read sequentially from its current offset; not closed) onto
+ * the existing directory dest_dir. media_type selects the decompressor: the OCI layer types
+ * (tar, tar+gzip, tar+zstd, also "nondistributable") and Docker's rootfs.diff.tar.gzip; NULL
+ * detects gzip, zstd or plain tar from the data. `o` and `res` may be NULL.
+ *
+ * Ownership is applied only when running as root (euid 0); otherwise, or when the kernel refuses
+ * (unmapped ids in a user namespace), it is counted in res->owners_skipped. Device nodes follow
+ * the same rule (res->devices_skipped). Modes and mtimes are always applied; directory modes and
+ * mtimes are applied once all entries are in place.
+ *
+ * Errors: -SW_EINVAL for a hostile or malformed entry, -SW_EIO for a failed system call or a
+ * corrupt stream, -SW_EUNSUPPORTED for an unknown media type; messages name the layer entry at
+ * fault ("layer entry 'a/b': ..."). On failure the destination holds a partial layer.
+ */
+int layer_extract(int blob_fd, const char *media_type, const char *dest_dir,
+                  const struct layer_extract_opts *o, struct layer_extract_result *res,
+                  struct sw_error **err);
+
+/* The same, reading the blob from a file. */
+int layer_extract_file(const char *blob_path, const char *media_type, const char *dest_dir,
+                       const struct layer_extract_opts *o, struct layer_extract_result *res,
+                       struct sw_error **err);
+
+#endif
