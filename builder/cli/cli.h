@@ -21,5 +21,14 @@ enum {
 int cli_report(struct sw_error *err);
 
 int cli_cmd_outline(int argc, char **argv);
+int cli_cmd_build(int argc, char **argv);
+int cli_cmd_images(int argc, char **argv);
+int cli_cmd_inspect(int argc, char **argv);
+int cli_cmd_tag(int argc, char **argv);
+int cli_cmd_rmi(int argc, char **argv);
+int cli_cmd_prune(int argc, char **argv);
+int cli_cmd_save(int argc, char **argv);
+int cli_cmd_load(int argc, char **argv);
+int cli_cmd_verify(int argc, char **argv);
 
 #endif

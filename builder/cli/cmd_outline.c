@@ -101,7 +101,7 @@ parse_args(struct outline_opts *o, int argc, char **argv)
     };
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "+f:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
             o->file = optarg;

@@ -10,7 +10,16 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"build", cli_cmd_build, "Build an image from a Dockerfile"},
+    {"images", cli_cmd_images, "List the images in the store"},
+    {"inspect", cli_cmd_inspect, "Show an image's manifest and config"},
+    {"load", cli_cmd_load, "Load images from an OCI layout or a docker-archive"},
     {"outline", cli_cmd_outline, "Print the parsed and expanded build of a Dockerfile"},
+    {"prune", cli_cmd_prune, "Remove unreferenced blobs from the store"},
+    {"rmi", cli_cmd_rmi, "Remove image names from the store"},
+    {"save", cli_cmd_save, "Write an image to a docker-archive or an OCI layout"},
+    {"tag", cli_cmd_tag, "Give an image another name"},
+    {"verify", cli_cmd_verify, "Check the store's blobs and references"},
 };
 
 static void

@@ -9,7 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "../layer/extract.h"
 #include "../util/cleanup.h"
+#include "../util/fs.h"
 
 #define MULTI_SOURCE_MSG                                                                           \
     "When using COPY with more than one source file, the destination must be a directory and "     \
@@ -28,6 +33,8 @@ struct ctx {
     struct copy_list *out;
     struct df_pm *excludes;
     struct sw_strv created; /* destination directories already listed */
+    bool keep_owner;        /* entries keep their own owner (ADD's archives without --chown) */
+    unsigned archives;      /* archives unpacked so far (names their directories) */
 };
 
 /* ---- small helpers ----------------------------------------------------------------------------
@@ -470,8 +477,8 @@ item_from_entry(struct ctx *x, const struct view_entry *e, const char *target, b
     struct copy_item it = {
         .path = strdup(target + 1),
         .mode = st->st_mode,
-        .uid = x->dst->uid,
-        .gid = x->dst->gid,
+        .uid = x->keep_owner ? st->st_uid : x->dst->uid,
+        .gid = x->keep_owner ? st->st_gid : x->dst->gid,
         .mtime = st->st_mtim,
         .dev = st->st_dev,
         .ino = st->st_ino,
@@ -558,11 +565,66 @@ copy_tree(struct ctx *x, const char *dir, const char *target, const char *rel,
     return r;
 }
 
+/* ADD: is this regular file a tar archive (plain, gzip, bzip2, xz, zstd, ...)? */
+static bool
+is_archive(const char *path)
+{
+    struct archive *a = archive_read_new();
+    if (!a)
+        return false;
+    archive_read_support_filter_all(a);
+    archive_read_support_format_tar(a);
+    archive_read_support_format_gnutar(a);
+    struct archive_entry *e;
+    bool yes = archive_read_open_filename(a, path, 1 << 16) == ARCHIVE_OK &&
+               archive_read_next_header(a, &e) == ARCHIVE_OK;
+    archive_read_free(a);
+    return yes;
+}
+
+/* ADD of a local archive: unpack it (safely: layer_extract keeps every entry inside the
+ * directory) and copy its contents into dest, keeping the archive's owners unless --chown. */
+static int
+add_archive(struct ctx *x, const struct match *m, const char *dest, struct sw_error **err)
+{
+    char *dir = NULL;
+    if (asprintf(&dir, "%s/add-%u", x->dst->tmpdir, x->archives++) < 0)
+        return sw_error_oom(err);
+    int r = sw_mkdir_p(dir, 0700, err);
+    struct layer_extract_opts xo = {.no_devices = true};
+    if (r == 0)
+        r = layer_extract_file(m->e.host_path, NULL, dir, &xo, NULL, err);
+    if (r < 0)
+        sw_error_wrap(err, "ADD %s: unpacking the archive", m->named);
+    struct view *v = NULL;
+    char *dirs[] = {dir};
+    if (r == 0)
+        r = view_open(&v, dirs, 1, err);
+    if (r == 0)
+        r = create_parents(x, dest, true, 0755, NULL, err);
+    if (r == 0) {
+        const struct copy_source *saved = x->src;
+        struct copy_source archive = {.view = v, .name = m->named};
+        bool saved_keep = x->keep_owner;
+        x->src = &archive;
+        x->keep_owner = !x->c->chown;
+        r = copy_tree(x, "/", dest, "", err);
+        x->src = saved;
+        x->keep_owner = saved_keep;
+    }
+    view_free(v);
+    free(dir);
+    return r;
+}
+
 static int
 copy_match(struct ctx *x, const struct match *m, const char *dest, bool into_dir,
            struct sw_error **err)
 {
     const struct view_entry *e = &m->e;
+    if (x->c->add && x->c->unpack && x->dst->tmpdir && S_ISREG(e->st.st_mode) && e->host_path &&
+        is_archive(e->host_path))
+        return add_archive(x, m, dest, err);
     if (S_ISDIR(e->st.st_mode)) {
         /* a directory: its contents go to dest (or dest/<kept path> with --parents) */
         sw_autofree char *target = m->keep ? path_join(dest, m->keep) : strdup(dest);

@@ -98,6 +98,15 @@ static int
 image_op(struct lower *L, const char *ref, const struct img_platform *platform, size_t stage,
          const struct sw_span *span, size_t *id, struct sw_error **err)
 {
+    /* one op per image and platform, however many stages use it */
+    for (size_t i = 0; strcmp(ref, "scratch") != 0 && i < L->p->nops; i++) {
+        const struct plan_op *o = &L->p->ops[i];
+        if (o->kind == PLAN_IMAGE && !strcmp(o->u.image.ref, ref) &&
+            !memcmp(&o->u.image.platform, platform, sizeof *platform)) {
+            *id = i;
+            return 0;
+        }
+    }
     struct plan_op op = {.stage = stage, .span = *span};
     int r = 0;
     if (!strcmp(ref, "scratch")) {
@@ -306,11 +315,12 @@ lower_instr(struct lower *L, size_t si, size_t k, size_t nsteps, size_t *cur, st
         r = lower_config(&op, in) < 0 ? sw_error_oom(err) : 0;
         break;
     }
+    /* BuildKit's numbering: FROM is step 1 of ninstrs + 1 */
     char label[160];
     if (st->name)
-        snprintf(label, sizeof label, "%s %zu/%zu", st->name, k + 1, nsteps);
+        snprintf(label, sizeof label, "%s %zu/%zu", st->name, k + 2, nsteps + 1);
     else
-        snprintf(label, sizeof label, "stage-%zu %zu/%zu", si, k + 1, nsteps);
+        snprintf(label, sizeof label, "stage-%zu %zu/%zu", si, k + 2, nsteps + 1);
     if (r == 0 && (asprintf(&op.description, "[%s] %s", label, in->code ? in->code : "") < 0 ||
                    !(op.created_by = created_by(in))))
         r = sw_error_oom(err);

@@ -25,6 +25,7 @@ struct progress {
     struct step *steps;
     size_t nsteps;
     unsigned tty_lines; /* lines of the live block currently on screen */
+    unsigned max_id;    /* the highest step id seen: the final lines come after it */
 };
 
 static double
@@ -178,6 +179,8 @@ progress_step_start(struct progress *p, unsigned id, const char *name, const str
         s->active = true;
         clock_gettime(CLOCK_MONOTONIC, &s->start);
     }
+    if (id > p->max_id)
+        p->max_id = id;
     switch (p->mode) {
     case PROGRESS_JSON:
         emit_json(p, "step.start",
@@ -326,11 +329,11 @@ progress_build_end(struct progress *p, bool success, const char *image_digest,
         if (p->mode == PROGRESS_TTY)
             tty_clear(p);
         if (success) {
-            fprintf(p->out, "#%zu %s %s in %.1fs\n", p->nsteps + 1,
+            fprintf(p->out, "#%u %s %s in %.1fs\n", p->max_id + 1,
                     image_digest ? "writing image" : "build finished",
                     image_digest ? image_digest : "", secs);
             for (size_t i = 0; i < ntags; i++)
-                fprintf(p->out, "#%zu naming to %s\n", p->nsteps + 1, tags[i]);
+                fprintf(p->out, "#%u naming to %s\n", p->max_id + 1, tags[i]);
         }
         fflush(p->out);
     }

@@ -92,8 +92,12 @@ test_sample_json(void **state)
     assert_true(json_is_true(json_object_get(final, "needed")));
     assert_int_equal(json_integer_value(json_array_get(json_object_get(final, "depends_on"), 0)),
                      0);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(final, "env"), "PATH")),
-                        "/usr/local/bin:/usr/bin:/bin");
+    json_t *labels = json_object_get(final, "labels");
+    assert_string_equal(
+        json_string_value(json_object_get(labels, "org.opencontainers.image.title")), "hello");
+    json_t *base = json_object_get(final, "base");
+    assert_string_equal(json_string_value(json_object_get(base, "image")),
+                        "slipway-samples/busybox:latest");
     json_decref(j);
     run_free(&r);
 }

@@ -13,6 +13,8 @@
 
 static char root[64], ctxdir[96], lowerdir[96];
 
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static void
 sh(const char *fmt, ...)
 {
@@ -36,7 +38,9 @@ setup(void **state)
     sh("cd %s/ctx && echo a > a.txt && echo b > b.txt && echo c > dir/c && echo d > dir/sub/d && "
        "echo y > x/y/a.txt && echo z > x/y/b.txt && echo q > x/z/q.txt && "
        "ln -s /etc/hostname outside && ln -s dir dirlink && ln a.txt hard.txt && "
-       "echo secret > ignored.txt && chmod 0600 b.txt",
+       "echo secret > ignored.txt && chmod 0600 b.txt && mkdir -p ../arc/top && "
+       "echo in > ../arc/top/in.txt && tar -C ../arc --owner=123 --group=456 -czf arc.tgz top && "
+       "tar -C ../arc -cJf arc.txz top && echo notatar > fake.tar.gz",
        root);
     sh("cd %s/lower && ln -s /real link && echo 'app:x:1000:1000::/home/app:/bin/sh' > etc/passwd",
        root);
@@ -248,6 +252,42 @@ test_dest_through_symlink_and_inline(void **state)
 }
 
 static void
+test_add_archives(void **state)
+{
+    (void)state;
+    struct env e = env_new(false);
+    char tmp[128];
+    snprintf(tmp, sizeof tmp, "%s/tmp", root);
+    const char *srcs[] = {"arc.tgz", "arc.txz", "fake.tar.gz", NULL};
+    struct plan_copy c = {.dest = "/x/", .add = true, .unpack = true};
+    for (size_t i = 0; srcs[i]; i++)
+        sw_strv_push(&c.srcs, srcs[i]);
+    struct copy_source s = {
+        .view = e.src, .ignore = e.ignore, .is_context = true, .name = "build context"};
+    struct copy_target t = {.view = e.dst, .tmpdir = tmp};
+    struct copy_list l;
+    struct sw_error *err = NULL;
+    int r = copy_plan(&l, &c, &s, &t, &err);
+    if (r)
+        fail_msg("copy_plan: %s", err->msg);
+    const struct copy_item *in = find(&l, "x/top/in.txt");
+    assert_non_null(in);            /* unpacked, gzip and xz alike */
+    assert_int_equal(in->uid, 123); /* the archive's owner is kept without --chown */
+    assert_int_equal(in->gid, 456);
+    assert_non_null(find(&l, "x/fake.tar.gz")); /* not an archive: copied as a file */
+    assert_null(find(&l, "x/arc.tgz"));
+    copy_list_free(&l);
+    /* COPY never unpacks */
+    c.add = false;
+    assert_int_equal(copy_plan(&l, &c, &s, &t, NULL), 0);
+    assert_non_null(find(&l, "x/arc.tgz"));
+    assert_null(find(&l, "x/top/in.txt"));
+    copy_list_free(&l);
+    sw_strv_free(&c.srcs);
+    env_free(&e);
+}
+
+static void
 test_chmod_apply(void **state)
 {
     (void)state;
@@ -268,6 +308,7 @@ main(void)
         cmocka_unit_test(test_directories_globs_and_errors),
         cmocka_unit_test(test_exclude_and_parents),
         cmocka_unit_test(test_dest_through_symlink_and_inline),
+        cmocka_unit_test(test_add_archives),
         cmocka_unit_test(test_chmod_apply),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,66 @@
+#include "cli_common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image/ref.h"
+#include "util/buf.h"
+#include "util/cleanup.h"
+
+int
+cli_store_open(struct store **out, const char *root, struct sw_error **err)
+{
+    sw_autofree char *def = NULL;
+    if (!root) {
+        int r = store_default_root(&def, err);
+        if (r < 0)
+            return r;
+        root = def;
+    }
+    return store_open(out, root, err);
+}
+
+int
+cli_read_file(char **out, size_t *len, const char *path, struct sw_error **err)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f)
+        return sw_error_set(err, SW_EIO, errno, NULL, "cannot read %s: %s", path, strerror(errno));
+    struct sw_buf b = {0};
+    char chunk[65536];
+    size_t n;
+    int r = 0;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && r == 0)
+        r = sw_buf_append(&b, chunk, n) < 0 ? sw_error_oom(err) : 0;
+    if (r == 0 && ferror(f))
+        r = sw_error_set(err, SW_EIO, EIO, NULL, "cannot read %s", path);
+    if (f != stdin)
+        fclose(f);
+    if (r < 0) {
+        sw_buf_free(&b);
+        return r;
+    }
+    *len = b.len;
+    *out = sw_buf_detach(&b);
+    return *out ? 0 : sw_error_oom(err);
+}
+
+int
+cli_image_name(char **familiar, char **full, const char *name, struct sw_error **err)
+{
+    struct img_ref *r = NULL;
+    int rc = img_ref_parse(&r, name, err);
+    if (rc < 0)
+        return rc;
+    *familiar = img_ref_string_familiar(r);
+    *full = img_ref_string_full(r);
+    img_ref_free(r);
+    if (!*familiar || !*full) {
+        free(*familiar);
+        free(*full);
+        return sw_error_oom(err);
+    }
+    return 0;
+}

@@ -1,0 +1,19 @@
+/*
+ * builder/cli/cli_common.h: what the subcommands share: opening the store (--root), reading a
+ * Dockerfile, and normalizing image names.
+ */
+#ifndef SLIPWAY_CLI_COMMON_H
+#define SLIPWAY_CLI_COMMON_H
+
+#include "../../cache/store.h"
+#include "util/error.h"
+
+/* Open the store at root (NULL: $SLIPWAY_ROOT or the default root). */
+int cli_store_open(struct store **out, const char *root, struct sw_error **err);
+/* Read a whole file ("-": standard input). */
+int cli_read_file(char **out, size_t *len, const char *path, struct sw_error **err);
+/* Normalize a name given by the user: *familiar ("app:latest") and *full
+ * ("docker.io/library/app:latest"); both owned by the caller. */
+int cli_image_name(char **familiar, char **full, const char *name, struct sw_error **err);
+
+#endif

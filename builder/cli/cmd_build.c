@@ -1,0 +1,589 @@
+/*
+ * slipway build: docker build's command line, daemonless. Dockerfile -> plan -> solver -> image
+ * in the embedded store -> tags and outputs.
+ */
+#include "cli.h"
+#include "cli_common.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dockerfile/ignore.h"
+#include "dockerfile/stages.h"
+#include "export/export.h"
+#include "plan/plan.h"
+#include "progress/progress.h"
+#include "solve/solve.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+
+static const char usage_text[] =
+    "Usage: slipway build [OPTIONS] PATH | -\n"
+    "\n"
+    "Build an image from a Dockerfile, without a daemon. PATH is the build context; '-' reads\n"
+    "the Dockerfile from standard input (no context).\n"
+    "\n"
+    "Options:\n"
+    "  -f, --file FILE            the Dockerfile (default PATH/Dockerfile)\n"
+    "  -t, --tag NAME             name the image in the store (repeatable)\n"
+    "      --build-arg K=V        set a build-time variable (K alone: from the environment)\n"
+    "      --target STAGE         build this stage\n"
+    "      --platform P           target platform os/arch[/variant] (default: this machine)\n"
+    "      --label K=V            set a label on the image (repeatable)\n"
+    "  -o, --output SPEC          type=oci|docker|local|tar,dest=PATH, or a directory (local)\n"
+    "      --iidfile FILE         write the image ID (the config digest) to FILE\n"
+    "      --metadata-file FILE   write build results (containerimage.digest, ...) as JSON\n"
+    "      --progress MODE        auto, tty, plain, json or quiet (default auto)\n"
+    "  -q, --quiet                print only the image ID\n"
+    "      --no-cache             do not use cached steps\n"
+    "      --network MODE         default, none or host: the network of RUN steps\n"
+    "      --secret SPEC          id=ID,src=FILE or id=ID,env=VAR for RUN --mount=type=secret\n"
+    "      --ssh SPEC             default|ID[=SOCKET] for RUN --mount=type=ssh\n"
+    "      --root DIR             the store (default $SLIPWAY_ROOT, /var/lib/slipway as root)\n"
+    "      --jobs N               stages built in parallel (default: the number of CPUs)\n"
+    "      --compression C        layer compression: gzip (default), zstd or none\n"
+    "  -h, --help                 show this help\n"
+    "\n"
+    "Not available yet: --pull, --push, --cache-from, --cache-to (they fail with a message).\n";
+
+struct build_opts {
+    const char *context, *file, *target, *platform, *iidfile, *metadata_file, *root;
+    const char *progress, *network, *compression;
+    struct sw_strv tags, build_args, labels, outputs, secrets, ssh;
+    bool quiet, no_cache;
+    unsigned jobs;
+};
+
+static void
+build_opts_free(struct build_opts *o)
+{
+    sw_strv_free(&o->tags);
+    sw_strv_free(&o->build_args);
+    sw_strv_free(&o->labels);
+    sw_strv_free(&o->outputs);
+    sw_strv_free(&o->secrets);
+    sw_strv_free(&o->ssh);
+}
+
+static int
+push_build_arg(struct build_opts *o, const char *arg)
+{
+    if (strchr(arg, '='))
+        return sw_strv_push(&o->build_args, arg);
+    const char *v = getenv(arg);
+    if (!v)
+        return 0;
+    char *kv = NULL;
+    if (asprintf(&kv, "%s=%s", arg, v) < 0)
+        return -SW_ENOMEM;
+    return sw_strv_push_owned(&o->build_args, kv);
+}
+
+static int
+not_yet(const char *flag, const char *what)
+{
+    fprintf(stderr, "slipway build: %s is not available yet: %s\n", flag, what);
+    return -1;
+}
+
+static int
+parse_args(struct build_opts *o, int argc, char **argv)
+{
+    enum {
+        O_BUILD_ARG = 256,
+        O_TARGET,
+        O_PLATFORM,
+        O_LABEL,
+        O_IIDFILE,
+        O_METADATA,
+        O_PROGRESS,
+        O_NO_CACHE,
+        O_NETWORK,
+        O_SECRET,
+        O_SSH,
+        O_ROOT,
+        O_JOBS,
+        O_COMPRESSION,
+        O_PULL,
+        O_PUSH,
+        O_CACHE_FROM,
+        O_CACHE_TO,
+    };
+    static const struct option longopts[] = {
+        {"file", required_argument, NULL, 'f'},
+        {"tag", required_argument, NULL, 't'},
+        {"build-arg", required_argument, NULL, O_BUILD_ARG},
+        {"target", required_argument, NULL, O_TARGET},
+        {"platform", required_argument, NULL, O_PLATFORM},
+        {"label", required_argument, NULL, O_LABEL},
+        {"output", required_argument, NULL, 'o'},
+        {"iidfile", required_argument, NULL, O_IIDFILE},
+        {"metadata-file", required_argument, NULL, O_METADATA},
+        {"progress", required_argument, NULL, O_PROGRESS},
+        {"quiet", no_argument, NULL, 'q'},
+        {"no-cache", no_argument, NULL, O_NO_CACHE},
+        {"network", required_argument, NULL, O_NETWORK},
+        {"secret", required_argument, NULL, O_SECRET},
+        {"ssh", required_argument, NULL, O_SSH},
+        {"root", required_argument, NULL, O_ROOT},
+        {"jobs", required_argument, NULL, O_JOBS},
+        {"compression", required_argument, NULL, O_COMPRESSION},
+        {"pull", no_argument, NULL, O_PULL},
+        {"push", no_argument, NULL, O_PUSH},
+        {"cache-from", required_argument, NULL, O_CACHE_FROM},
+        {"cache-to", required_argument, NULL, O_CACHE_TO},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    opterr = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "f:t:o:qh", longopts, NULL)) != -1) {
+        int r = 0;
+        switch (c) {
+        case 'f':
+            o->file = optarg;
+            break;
+        case 't':
+            r = sw_strv_push(&o->tags, optarg);
+            break;
+        case O_BUILD_ARG:
+            r = push_build_arg(o, optarg);
+            break;
+        case O_TARGET:
+            o->target = optarg;
+            break;
+        case O_PLATFORM:
+            o->platform = optarg;
+            break;
+        case O_LABEL:
+            r = sw_strv_push(&o->labels, optarg);
+            break;
+        case 'o':
+            r = sw_strv_push(&o->outputs, optarg);
+            break;
+        case O_IIDFILE:
+            o->iidfile = optarg;
+            break;
+        case O_METADATA:
+            o->metadata_file = optarg;
+            break;
+        case O_PROGRESS:
+            o->progress = optarg;
+            break;
+        case 'q':
+            o->quiet = true;
+            break;
+        case O_NO_CACHE:
+            o->no_cache = true;
+            break;
+        case O_NETWORK:
+            if (strcmp(optarg, "default") && strcmp(optarg, "none") && strcmp(optarg, "host")) {
+                fprintf(stderr, "slipway build: --network must be default, none or host\n");
+                return -1;
+            }
+            o->network = optarg;
+            break;
+        case O_SECRET:
+            r = sw_strv_push(&o->secrets, optarg);
+            break;
+        case O_SSH:
+            r = sw_strv_push(&o->ssh, optarg);
+            break;
+        case O_ROOT:
+            o->root = optarg;
+            break;
+        case O_JOBS: {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || n < 1 || n > 256) {
+                fprintf(stderr, "slipway build: --jobs must be a number from 1 to 256\n");
+                return -1;
+            }
+            o->jobs = (unsigned)n;
+            break;
+        }
+        case O_COMPRESSION:
+            o->compression = optarg;
+            break;
+        case O_PULL:
+            return not_yet("--pull", "slipway has no registry client yet");
+        case O_PUSH:
+            return not_yet("--push", "slipway has no registry client yet");
+        case O_CACHE_FROM:
+            return not_yet("--cache-from", "the remote cache is not built yet");
+        case O_CACHE_TO:
+            return not_yet("--cache-to", "the remote cache is not built yet");
+        case 'h':
+            fputs(usage_text, stdout);
+            return 1;
+        default:
+            fputs("Run 'slipway build --help' for the options.\n", stderr);
+            return -1;
+        }
+        if (r < 0)
+            return -1;
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "slipway build: a build context (PATH, or - for a Dockerfile on standard "
+                        "input) is required\n");
+        return -1;
+    }
+    o->context = argv[optind++];
+    if (optind < argc) {
+        fprintf(stderr, "slipway build: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- pieces of the build ----------------------------------------------------------------------
+ */
+
+static int
+image_config_hook(void *ctx, const char *ref, const struct img_platform *platform,
+                  struct sw_strv *env, struct sw_strv *onbuild, struct sw_error **err)
+{
+    return solve_image_env(ctx, ref, platform, env, onbuild, err);
+}
+
+/* <Dockerfile>.dockerignore beats <context>/.dockerignore. */
+static int
+read_ignore(struct sw_strv *out, const char *dockerfile, const char *context, struct sw_error **err)
+{
+    char *paths[2] = {NULL, NULL};
+    if (dockerfile && strcmp(dockerfile, "-") &&
+        asprintf(&paths[0], "%s.dockerignore", dockerfile) < 0)
+        return sw_error_oom(err);
+    if (context && asprintf(&paths[1], "%s/.dockerignore", context) < 0) {
+        free(paths[0]);
+        return sw_error_oom(err);
+    }
+    int r = 0;
+    for (int i = 0; i < 2; i++) {
+        struct stat st;
+        if (!paths[i] || stat(paths[i], &st) != 0)
+            continue;
+        char *data = NULL;
+        size_t len = 0;
+        r = cli_read_file(&data, &len, paths[i], err);
+        if (r == 0)
+            r = df_ignore_read(out, data, len, err);
+        if (r < 0)
+            sw_error_wrap(err, "%s", paths[i]);
+        free(data);
+        break;
+    }
+    free(paths[0]);
+    free(paths[1]);
+    return r;
+}
+
+static int64_t
+source_date_epoch(const struct sw_strv *build_args)
+{
+    const char *v = getenv("SOURCE_DATE_EPOCH");
+    for (size_t i = 0; i < build_args->n; i++)
+        if (!strncmp(build_args->v[i], "SOURCE_DATE_EPOCH=", 18))
+            v = build_args->v[i] + 18;
+    if (!v || !*v)
+        return -1;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    return *end || n < 0 ? -1 : (int64_t)n;
+}
+
+/* The first RUN the target needs: RUN fails early until the executor exists. */
+static int
+check_exec(const struct plan *p, struct sw_error **err)
+{
+    for (size_t i = 0; i < p->nops; i++)
+        if (p->ops[i].kind == PLAN_EXEC)
+            return sw_error_set(err, SW_EUNSUPPORTED, 0, &p->ops[i].span,
+                                "RUN needs a container executor, which this build of slipway "
+                                "does not have yet");
+    return 0;
+}
+
+static int
+write_text_file(const char *path, const char *text, struct sw_error **err)
+{
+    char *tmp = NULL;
+    if (asprintf(&tmp, "%s.tmp-XXXXXX", path) < 0)
+        return sw_error_oom(err);
+    int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    int r = 0;
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+        r = sw_error_set(err, SW_EIO, errno, NULL, "writing %s: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    return r;
+}
+
+/* "type=oci,dest=x.tar" or a bare directory (local). */
+static int
+run_output(const char *spec, const struct export_image *img, struct sw_error **err)
+{
+    sw_autofree char *copy = strdup(spec);
+    if (!copy)
+        return sw_error_oom(err);
+    const char *type = NULL, *dest = NULL;
+    if (!strchr(copy, '=')) {
+        type = "local";
+        dest = copy;
+    } else {
+        for (char *save = NULL, *kv = strtok_r(copy, ",", &save); kv;
+             kv = strtok_r(NULL, ",", &save)) {
+            char *eq = strchr(kv, '=');
+            if (!eq)
+                return sw_error_set(err, SW_EINVAL, 0, NULL, "--output %s: \"%s\" is not key=value",
+                                    spec, kv);
+            *eq = '\0';
+            if (!strcmp(kv, "type"))
+                type = eq + 1;
+            else if (!strcmp(kv, "dest"))
+                dest = eq + 1;
+            else
+                return sw_error_set(err, SW_EINVAL, 0, NULL, "--output %s: unknown key \"%s\"",
+                                    spec, kv);
+        }
+    }
+    if (!type)
+        return sw_error_set(err, SW_EINVAL, 0, NULL, "--output %s: type= is required", spec);
+    if (!strcmp(type, "image"))
+        return 0; /* the store: done by tagging */
+    if (!dest || !*dest || !strcmp(dest, "-"))
+        return sw_error_set(err, SW_EINVAL, 0, NULL, "--output %s: dest=PATH is required", spec);
+    if (!strcmp(type, "oci")) {
+        size_t n = strlen(dest);
+        return export_oci(img, dest, n > 4 && !strcmp(dest + n - 4, ".tar"), err);
+    }
+    if (!strcmp(type, "docker"))
+        return export_docker_archive(img, dest, err);
+    if (!strcmp(type, "local"))
+        return export_local(img, dest, err);
+    if (!strcmp(type, "tar"))
+        return export_rootfs_tar(img, dest, err);
+    return sw_error_set(err, SW_EINVAL, 0, NULL,
+                        "--output %s: unknown type \"%s\" (oci, docker, local, tar or image)", spec,
+                        type);
+}
+
+static int
+metadata_json(char **out, const struct solve_result *res, const struct sw_strv *names)
+{
+    json_t *o = json_pack("{s:s, s:s}", "containerimage.digest", res->manifest_desc.digest.str,
+                          "containerimage.config.digest", res->config_desc.digest.str);
+    if (!o)
+        return -SW_ENOMEM;
+    json_t *desc =
+        json_pack("{s:s, s:s, s:I}", "mediaType", res->manifest_desc.media_type, "digest",
+                  res->manifest_desc.digest.str, "size", (json_int_t)res->manifest_desc.size);
+    json_object_set_new(o, "containerimage.descriptor", desc);
+    if (names->n) {
+        struct sw_buf b = {0};
+        for (size_t i = 0; i < names->n; i++)
+            sw_buf_printf(&b, "%s%s", i ? "," : "", names->v[i]);
+        json_object_set_new(o, "image.name", json_string(sw_buf_cstr(&b)));
+        sw_buf_free(&b);
+    }
+    *out = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(o);
+    return *out ? 0 : -SW_ENOMEM;
+}
+
+/* ---- the build --------------------------------------------------------------------------------
+ */
+
+struct build_run {
+    struct store *store;
+    struct store_lock *lock;
+    struct progress *progress;
+    char *src, *dockerfile, *work;
+    struct df_ast *ast;
+    struct df_build *build;
+    struct plan *plan;
+    struct sw_strv ignore, full_names;
+    struct solve_result res;
+};
+
+static void
+build_run_free(struct build_run *b)
+{
+    solve_result_clear(&b->res);
+    plan_free(b->plan);
+    df_build_free(b->build);
+    df_ast_free(b->ast);
+    sw_strv_free(&b->ignore);
+    sw_strv_free(&b->full_names);
+    if (b->work)
+        sw_rmtree(b->work, NULL);
+    free(b->work);
+    free(b->src);
+    free(b->dockerfile);
+    store_build_unlock(b->lock);
+    store_close(b->store);
+    progress_free(b->progress);
+}
+
+static int
+do_build(struct build_run *b, const struct build_opts *o, struct sw_error **err)
+{
+    bool stdin_df = !strcmp(o->context, "-");
+    const char *context = stdin_df ? NULL : o->context;
+    if (o->file)
+        b->dockerfile = strdup(o->file);
+    else if (stdin_df)
+        b->dockerfile = strdup("-");
+    else if (asprintf(&b->dockerfile, "%s/Dockerfile", context) < 0)
+        b->dockerfile = NULL;
+    if (!b->dockerfile)
+        return sw_error_oom(err);
+    if (context) {
+        struct stat st;
+        if (stat(context, &st) != 0 || !S_ISDIR(st.st_mode))
+            return sw_error_set(err, SW_ENOTFOUND, errno, NULL,
+                                "build context %s is not a directory", context);
+    }
+    size_t len = 0;
+    const char *name = strcmp(b->dockerfile, "-") ? b->dockerfile : "<stdin>";
+    int r = cli_read_file(&b->src, &len, b->dockerfile, err);
+    if (r == 0)
+        r = df_parse(&b->ast, b->src, len, name, err);
+    if (r == 0)
+        r = read_ignore(&b->ignore, stdin_df ? NULL : b->dockerfile, context, err);
+    if (r == 0)
+        r = cli_store_open(&b->store, o->root, err);
+    if (r == 0)
+        r = store_build_lock(b->store, &b->lock, err);
+    struct df_build_opts bo = {.build_args = o->build_args.v,
+                               .nbuild_args = o->build_args.n,
+                               .target = o->target,
+                               .target_platform = o->platform,
+                               .image_config = image_config_hook,
+                               .image_ctx = b->store};
+    if (r == 0)
+        r = df_build_resolve(&b->build, b->ast, &bo, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < b->ast->nwarnings; i++)
+        progress_warning(b->progress, b->ast->warnings[i].rule, b->ast->warnings[i].msg,
+                         &b->ast->warnings[i].span);
+    for (size_t i = 0; i < b->build->nwarnings; i++)
+        progress_warning(b->progress, b->build->warnings[i].rule, b->build->warnings[i].msg,
+                         &b->build->warnings[i].span);
+    r = plan_from_dockerfile(&b->plan, b->build, context, &b->ignore, err);
+    if (r == 0)
+        r = check_exec(b->plan, err);
+    /* names are checked before any work is done */
+    for (size_t i = 0; r == 0 && i < o->tags.n; i++) {
+        char *fam = NULL, *full = NULL;
+        r = cli_image_name(&fam, &full, o->tags.v[i], err);
+        if (r == 0) {
+            free(o->tags.v[i]);
+            o->tags.v[i] = fam;
+            r = sw_strv_push_owned(&b->full_names, full) < 0 ? sw_error_oom(err) : 0;
+        }
+    }
+    if (r < 0)
+        return r;
+    if (asprintf(&b->work, "%s/tmp/build-XXXXXX", store_root(b->store)) < 0 || !mkdtemp(b->work))
+        return sw_error_set(err, SW_EIO, errno, NULL, "creating a work directory: %s",
+                            strerror(errno));
+    enum layer_compression comp = LAYER_COMPRESSION_GZIP;
+    if (o->compression && !strcmp(o->compression, "zstd"))
+        comp = LAYER_COMPRESSION_ZSTD;
+    else if (o->compression && !strcmp(o->compression, "none"))
+        comp = LAYER_COMPRESSION_NONE;
+    else if (o->compression && strcmp(o->compression, "gzip"))
+        return sw_error_set(err, SW_EINVAL, 0, NULL,
+                            "--compression must be gzip, zstd or none, not \"%s\"", o->compression);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    struct solve_opts so = {.store = b->store,
+                            .work_dir = b->work,
+                            .jobs = o->jobs ? o->jobs : (unsigned)(cpus > 0 ? cpus : 1),
+                            .source_date_epoch = source_date_epoch(&o->build_args),
+                            .compression = comp,
+                            .progress = b->progress,
+                            .labels = o->labels.v,
+                            .nlabels = o->labels.n};
+    unsigned steps = 0;
+    for (size_t i = 0; i < b->plan->nops; i++)
+        steps += b->plan->ops[i].kind != PLAN_SCRATCH;
+    progress_build_start(b->progress, name, o->target, steps);
+    r = solve_build(&b->res, b->plan, &so, err);
+    for (size_t i = 0; r == 0 && i < o->tags.n; i++) {
+        struct store_desc d = {
+            .media_type = b->res.manifest_desc.media_type,
+            .digest = b->res.manifest_desc.digest,
+            .size = (uint64_t)b->res.manifest_desc.size,
+            .has_platform = true,
+            .platform = {.os = b->res.platform.os,
+                         .architecture = b->res.platform.arch,
+                         .variant = b->res.platform.variant[0] ? b->res.platform.variant : NULL}};
+        r = store_tag_set(b->store, o->tags.v[i], b->full_names.v[i], &d, err);
+    }
+    struct export_image img = {.store = b->store,
+                               .manifest = b->res.manifest_desc,
+                               .names = (const char *const *)o->tags.v,
+                               .nnames = o->tags.n,
+                               .source_date_epoch = so.source_date_epoch};
+    for (size_t i = 0; r == 0 && i < o->outputs.n; i++)
+        r = run_output(o->outputs.v[i], &img, err);
+    if (r == 0 && o->iidfile) {
+        char line[128];
+        snprintf(line, sizeof line, "%s", b->res.config_desc.digest.str);
+        r = write_text_file(o->iidfile, line, err);
+    }
+    if (r == 0 && o->metadata_file) {
+        char *json = NULL;
+        r = metadata_json(&json, &b->res, &o->tags) < 0 ? sw_error_oom(err) : 0;
+        if (r == 0)
+            r = write_text_file(o->metadata_file, json, err);
+        free(json);
+    }
+    return r;
+}
+
+int
+cli_cmd_build(int argc, char **argv)
+{
+    struct build_opts o = {0};
+    int pr = parse_args(&o, argc, argv);
+    if (pr != 0) {
+        build_opts_free(&o);
+        return pr > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    }
+    struct sw_error *err = NULL;
+    struct build_run b = {0};
+    enum progress_mode mode;
+    int r = progress_mode_parse(&mode, o.quiet ? "quiet" : o.progress, stderr, &err);
+    if (r == 0)
+        r = progress_new(&b.progress, mode, stderr, &err);
+    if (r == 0)
+        r = do_build(&b, &o, &err);
+    int status = CLI_EXIT_OK;
+    if (r < 0) {
+        if (b.progress) {
+            progress_error(b.progress, err);
+            progress_build_end(b.progress, false, NULL, NULL, 0);
+        }
+        status = cli_report(err);
+    } else {
+        progress_build_end(b.progress, true, b.res.manifest_desc.digest.str,
+                           (const char *const *)o.tags.v, o.tags.n);
+        if (o.quiet)
+            printf("%s\n", b.res.config_desc.digest.str);
+    }
+    build_run_free(&b);
+    build_opts_free(&o);
+    return status;
+}

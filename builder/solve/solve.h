@@ -1,0 +1,55 @@
+/*
+ * builder/solve/solve.h: the solver: runs a build plan into an image in the store.
+ *
+ * Owns: scheduling the plan's ops (only those the target needs; independent ones in parallel on
+ * `jobs` worker threads), each op's result state (image config, layers, lazily materialized
+ * snapshots), the base image sources (the store, OCI layouts), COPY/WORKDIR layers streamed into
+ * the store, config changes with BuildKit's history texts, progress events, and writing the
+ * target's config and manifest. RUN is handed to an executor (issue 4); until one exists an exec
+ * op fails with the RUN's location.
+ */
+#ifndef SLIPWAY_SOLVE_H
+#define SLIPWAY_SOLVE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../../cache/store.h"
+#include "../image/config.h"
+#include "../image/manifest.h"
+#include "../layer/writer.h"
+#include "../plan/plan.h"
+#include "../progress/progress.h"
+
+struct solve_opts {
+    struct store *store;
+    const char *work_dir;      /* private scratch space for this build (removed by the caller) */
+    unsigned jobs;             /* worker threads, >= 1 */
+    int64_t source_date_epoch; /* -1: unset (timestamps are the build time) */
+    enum layer_compression compression;
+    int compression_level;     /* 0: default */
+    struct progress *progress; /* NULL: silent */
+    char *const *labels;       /* --label "k=v" entries set on the target's config */
+    size_t nlabels;
+};
+
+/* The built target: its config and manifest, both stored as blobs. */
+struct solve_result {
+    struct img_config *config;
+    struct img_descriptor config_desc;
+    struct img_descriptor manifest_desc; /* with the platform set */
+    struct img_platform platform;
+};
+
+int solve_build(struct solve_result *out, const struct plan *p, const struct solve_opts *o,
+                struct sw_error **err);
+void solve_result_clear(struct solve_result *r);
+
+/*
+ * Load an image's config from the store or an OCI layout, for the frontend's image_config hook
+ * (base image ENV and ONBUILD triggers): ref is a name in the store or oci-layout://PATH[:TAG].
+ */
+int solve_image_env(struct store *st, const char *ref, const struct img_platform *platform,
+                    struct sw_strv *env, struct sw_strv *onbuild, struct sw_error **err);
+
+#endif

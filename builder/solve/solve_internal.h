@@ -1,0 +1,59 @@
+/*
+ * builder/solve/solve_internal.h: what the solver's files share (not a public interface).
+ */
+#ifndef SLIPWAY_SOLVE_INTERNAL_H
+#define SLIPWAY_SOLVE_INTERNAL_H
+
+#include <pthread.h>
+
+#include "../dockerfile/ignore.h"
+#include "../snapshot/view.h"
+#include "solve.h"
+
+/* The result of one op: an image in progress. Immutable once the op is done, except the lazily
+ * materialized snapshots, which `lock` guards. */
+struct op_state {
+    struct img_config *config;
+    struct img_descriptor *layers; /* compressed blobs in the store, base layer first */
+    size_t nlayers;
+    char **snapshots; /* per layer: its extracted directory, NULL until needed */
+    bool cmd_set;     /* CMD set in this stage: ENTRYPOINT keeps it */
+    /* PLAN_CONTEXT */
+    struct view *context;
+    struct df_pm *ignore;
+    pthread_mutex_t lock;
+};
+
+struct solver {
+    const struct plan *p;
+    const struct solve_opts *o;
+    struct op_state *states;
+    char *snap_root;  /* store root/snapshots: one directory per layer diff_id */
+    char created[64]; /* the timestamp of every history entry and the config */
+    int64_t created_sec;
+};
+
+/* solve_image.c: a base image (store or OCI layout) into a fresh state. */
+int solve_load_image(struct solver *S, const struct plan_op *op, struct op_state *out,
+                     struct sw_error **err);
+/* solve_fs.c: a view over a state's layers (materializing snapshots). */
+int solve_state_view(struct solver *S, struct op_state *st, struct view **out,
+                     struct sw_error **err);
+/* solve_fs.c: COPY/ADD and WORKDIR's directory. */
+int solve_copy(struct solver *S, const struct plan_op *op, struct op_state *out,
+               struct sw_error **err);
+int solve_mkdir(struct solver *S, const struct plan_op *op, struct op_state *out,
+                struct sw_error **err);
+/* solve_config.c: a metadata change. */
+int solve_config_change(struct solver *S, const struct plan_op *op, struct op_state *out,
+                        struct sw_error **err);
+
+/* solve.c: a state derived from its parent (config cloned, layers copied, snapshots shared). */
+int solve_state_derive(struct op_state *out, const struct op_state *parent, struct sw_error **err);
+void solve_state_clear(struct op_state *st);
+/* Append a layer (its descriptor) to a state; the config gets diff_id and history. */
+int solve_state_add_layer(struct solver *S, struct op_state *st, const struct img_descriptor *d,
+                          const struct sw_digest *diff_id, const char *created_by,
+                          struct sw_error **err);
+
+#endif
