@@ -576,7 +576,12 @@ cli_cmd_build(int argc, char **argv)
             progress_error(b.progress, err);
             progress_build_end(b.progress, false, NULL, NULL, 0);
         }
-        status = cli_report(err);
+        if (b.progress && mode == PROGRESS_JSON) {
+            sw_error_free(err); /* the error event carries it: stderr stays JSON lines */
+            status = CLI_EXIT_FAIL;
+        } else {
+            status = cli_report(err);
+        }
     } else {
         progress_build_end(b.progress, true, b.res.manifest_desc.digest.str,
                            (const char *const *)o.tags.v, o.tags.n);

@@ -26,7 +26,37 @@ struct progress {
     size_t nsteps;
     unsigned tty_lines; /* lines of the live block currently on screen */
     unsigned max_id;    /* the highest step id seen: the final lines come after it */
+    /* tty: a ticker thread redraws the running steps' durations */
+    pthread_t ticker;
+    pthread_cond_t stop_cond;
+    bool ticking, stopping;
 };
+
+static void tty_clear(struct progress *p);
+static void tty_draw(struct progress *p);
+
+static void *
+tick(void *arg)
+{
+    struct progress *p = arg;
+    pthread_mutex_lock(&p->lock);
+    while (!p->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 200 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->stop_cond, &p->lock, &until);
+        if (!p->stopping && p->tty_lines) {
+            tty_clear(p);
+            tty_draw(p);
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
 
 static double
 since(const struct timespec *t)
@@ -65,7 +95,10 @@ progress_new(struct progress **out, enum progress_mode mode, FILE *stream, struc
     p->mode = mode;
     p->out = stream;
     pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->stop_cond, NULL);
     clock_gettime(CLOCK_MONOTONIC, &p->start);
+    if (mode == PROGRESS_TTY)
+        p->ticking = pthread_create(&p->ticker, NULL, tick, p) == 0;
     *out = p;
     return 0;
 }
@@ -75,9 +108,17 @@ progress_free(struct progress *p)
 {
     if (!p)
         return;
+    if (p->ticking) {
+        pthread_mutex_lock(&p->lock);
+        p->stopping = true;
+        pthread_cond_signal(&p->stop_cond);
+        pthread_mutex_unlock(&p->lock);
+        pthread_join(p->ticker, NULL);
+    }
     for (size_t i = 0; i < p->nsteps; i++)
         free(p->steps[i].name);
     free(p->steps);
+    pthread_cond_destroy(&p->stop_cond);
     pthread_mutex_destroy(&p->lock);
     free(p);
 }
@@ -257,13 +298,12 @@ progress_step_end(struct progress *p, unsigned id, enum progress_status status, 
         break;
     case PROGRESS_TTY:
         tty_clear(p);
-        if (s)
-            fprintf(p->out, "%s => %s %s%s\x1b[0m\n",
-                    status == PROGRESS_ERROR ? "\x1b[31m" : "\x1b[34m", s->name,
-                    status == PROGRESS_CACHED ? "CACHED" : "",
-                    status == PROGRESS_ERROR ? "ERROR" : "");
-        if (status != PROGRESS_CACHED && status != PROGRESS_ERROR && s)
-            fprintf(p->out, "\x1b[1A\x1b[2K\x1b[34m => %s %.1fs\x1b[0m\n", s->name, secs);
+        if (s && status == PROGRESS_ERROR)
+            fprintf(p->out, "\x1b[31m => ERROR %s: %s\x1b[0m\n", s->name, error ? error : "failed");
+        else if (s && status == PROGRESS_CACHED)
+            fprintf(p->out, "\x1b[34m => CACHED %s\x1b[0m\n", s->name);
+        else if (s)
+            fprintf(p->out, "\x1b[34m => %s %.1fs\x1b[0m\n", s->name, secs);
         tty_draw(p);
         break;
     case PROGRESS_QUIET:

@@ -111,6 +111,47 @@ else
     fail "SLIPWAY_CONFORMANCE_DIR is not set: the schema checks cannot run"
 fi
 
+# ---- ONBUILD stored in an image, triggered in a child build FROM it -------------------------------
+mkdir -p "$T/ob"
+printf 'FROM slipway-samples/busybox:latest\nONBUILD COPY a.txt /from-trigger.txt\n' > "$T/ob/Dockerfile.parent"
+printf 'FROM it:onbuild\nLABEL child=1\n' > "$T/ob/Dockerfile.child"
+check "build an image with ONBUILD" build -t it:onbuild -f "$T/ob/Dockerfile.parent" "$T/ctx"
+check_eq "ONBUILD is stored" "$(sw inspect it:onbuild | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Config"]["config"]["OnBuild"])')" \
+    "['COPY a.txt /from-trigger.txt']"
+check "build a child FROM it" build -t it:child -f "$T/ob/Dockerfile.child" -o "type=local,dest=$T/child" "$T/ctx"
+check_eq "the trigger ran in the child" "$(cat "$T/child/from-trigger.txt")" "a"
+check_eq "the child does not inherit the trigger" "$(sw inspect it:child | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Config"]["config"].get("OnBuild"))')" "None"
+
+# ---- FROM oci-layout://, COPY --from an index and an image, --link, ENTRYPOINT and CMD ------------
+check "export the busybox base as an OCI layout" build -o "type=oci,dest=$T/bb-layout" \
+    -t layout:v1 "$T/bb"
+cat > "$T/ob/Dockerfile.refs" <<'DF'
+FROM oci-layout://LAYOUT:v1 AS first
+COPY a.txt /first.txt
+FROM scratch
+COPY --from=0 /first.txt /from-index.txt
+COPY --from=slipway-samples/busybox:latest /etc/passwd /from-image-passwd
+COPY --link b.txt /linked/b.txt
+DF
+sed -i "s|LAYOUT|$T/bb-layout|" "$T/ob/Dockerfile.refs"
+check "FROM oci-layout and COPY --from index/image/--link" build -f "$T/ob/Dockerfile.refs" \
+    -o "type=local,dest=$T/refs" "$T/ctx"
+check_eq "COPY --from=0" "$(cat "$T/refs/from-index.txt")" "a"
+check_match "COPY --from=image" "$(head -1 "$T/refs/from-image-passwd")" '^root:'
+check_eq "COPY --link" "$(cat "$T/refs/linked/b.txt")" "b"
+printf 'FROM slipway-samples/busybox:latest\nENTRYPOINT ["/bin/echo"]\n' > "$T/ob/Dockerfile.ep"
+check "ENTRYPOINT over an image with CMD" build -t it:ep -f "$T/ob/Dockerfile.ep" "$T/ctx"
+check_eq "ENTRYPOINT resets the base image's CMD" \
+    "$(sw inspect it:ep | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Config"]["config"].get("Cmd"))')" "None"
+
+# ---- the JSON event protocol ------------------------------------------------------------------------
+"$SW" build --root "$ROOT" --progress json -f "$T/ob/Dockerfile.ep" "$T/ctx" 2> "$T/events.jsonl" >/dev/null
+check_eq "events: every line is a v1 event" \
+    "$(python3 -c 'import json,sys; print(all(json.loads(l)["v"] == 1 for l in open(sys.argv[1])))' "$T/events.jsonl")" "True"
+check_eq "events: start, steps and end" \
+    "$(python3 -c 'import json,sys; t=[json.loads(l)["type"] for l in open(sys.argv[1])]; print(t[0], "step.start" in t, "step.end" in t, t[-1])' "$T/events.jsonl")" \
+    "build.start True True build.end"
+
 # ---- outputs and store commands -------------------------------------------------------------------
 check "skopeo copy from the store" skopeo copy "oci:$ROOT:it:all" "oci:$T/copied:x"
 check "save a docker-archive" sw save -o "$T/all-docker.tar" it:all
@@ -157,6 +198,13 @@ bad symlink-out 'FROM scratch\nCOPY hostlink /\n' 'Dockerfile:2:1: error: .*not 
 bad syntax 'FROM scratch\nCOPY --bogus a /\n' 'Dockerfile:2:1: error: unknown flag: --bogus'
 bad run 'FROM scratch\nRUN true\n' 'Dockerfile:2:1: error: RUN needs a container executor'
 check "the store still verifies" sw verify
+"$SW" build --root "$ROOT" --progress json "$T/bad/syntax" 2> "$T/bad-events.jsonl" >/dev/null
+check_match "events: an error carries FILE:LINE:COL" \
+    "$(python3 -c 'import json,sys; print([e["formatted"] for e in map(json.loads, open(sys.argv[1])) if e["type"] == "error"])' "$T/bad-events.jsonl")" \
+    'Dockerfile:2:1: error: unknown flag'
+check "prune" sw prune
+check "the store verifies after prune" sw verify
+check "images survive prune" skopeo inspect "oci:$ROOT:it:all"
 
 # ---- a full disk: the build fails cleanly and the store still verifies ----------------------------
 mkdir -p "$T/tiny"

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -104,12 +105,36 @@ test_plain_lines_and_modes(void **state)
     free(buf);
 }
 
+static void
+test_tty_view(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    struct progress *p = NULL;
+    assert_int_equal(progress_new(&p, PROGRESS_TTY, f, NULL), 0);
+    progress_step_start(p, 1, "[a 2/2] COPY x /y", NULL);
+    struct timespec ts = {0, 450 * 1000000L};
+    nanosleep(&ts, NULL); /* the ticker redraws the running step meanwhile */
+    progress_step_end(p, 1, PROGRESS_DONE, NULL);
+    progress_step_start(p, 2, "[a 3/3] COPY z /w", NULL);
+    progress_step_end(p, 2, PROGRESS_ERROR, "no such file");
+    progress_free(p);
+    fclose(f);
+    assert_non_null(strstr(buf, " => [a 2/2] COPY x /y 0.")); /* the running line, redrawn */
+    assert_non_null(strstr(buf, " => ERROR [a 3/3] COPY z /w: no such file"));
+    assert_non_null(strstr(buf, "\x1b[1A\x1b[2K")); /* live lines are erased and redrawn */
+    free(buf);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_events),
         cmocka_unit_test(test_plain_lines_and_modes),
+        cmocka_unit_test(test_tty_view),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
