@@ -64,3 +64,17 @@ cli_image_name(char **familiar, char **full, const char *name, struct sw_error *
     }
     return 0;
 }
+
+int
+cli_push_build_arg(struct sw_strv *args, const char *arg)
+{
+    if (strchr(arg, '='))
+        return sw_strv_push(args, arg);
+    const char *v = getenv(arg);
+    if (!v)
+        return 0;
+    char *kv = NULL;
+    if (asprintf(&kv, "%s=%s", arg, v) < 0)
+        return -SW_ENOMEM;
+    return sw_strv_push_owned(args, kv);
+}

@@ -6,12 +6,16 @@
 #define SLIPWAY_CLI_COMMON_H
 
 #include "../../cache/store.h"
+#include "util/buf.h"
 #include "util/error.h"
 
 /* Open the store at root (NULL: $SLIPWAY_ROOT or the default root). */
 int cli_store_open(struct store **out, const char *root, struct sw_error **err);
 /* Read a whole file ("-": standard input). */
 int cli_read_file(char **out, size_t *len, const char *path, struct sw_error **err);
+/* --build-arg: "K=V" as given; a bare "K" takes its value from the environment, or is dropped
+ * when K is unset (docker build). 0 or -SW_ENOMEM. */
+int cli_push_build_arg(struct sw_strv *args, const char *arg);
 /* Normalize a name given by the user: *familiar ("app:latest") and *full
  * ("docker.io/library/app:latest"); both owned by the caller. */
 int cli_image_name(char **familiar, char **full, const char *name, struct sw_error **err);

@@ -72,20 +72,6 @@ build_opts_free(struct build_opts *o)
 }
 
 static int
-push_build_arg(struct build_opts *o, const char *arg)
-{
-    if (strchr(arg, '='))
-        return sw_strv_push(&o->build_args, arg);
-    const char *v = getenv(arg);
-    if (!v)
-        return 0;
-    char *kv = NULL;
-    if (asprintf(&kv, "%s=%s", arg, v) < 0)
-        return -SW_ENOMEM;
-    return sw_strv_push_owned(&o->build_args, kv);
-}
-
-static int
 not_yet(const char *flag, const char *what)
 {
     fprintf(stderr, "slipway build: %s is not available yet: %s\n", flag, what);
@@ -154,7 +140,7 @@ parse_args(struct build_opts *o, int argc, char **argv)
             r = sw_strv_push(&o->tags, optarg);
             break;
         case O_BUILD_ARG:
-            r = push_build_arg(o, optarg);
+            r = cli_push_build_arg(&o->build_args, optarg);
             break;
         case O_TARGET:
             o->target = optarg;

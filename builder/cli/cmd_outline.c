@@ -3,6 +3,7 @@
  * platform, and print the result (text, or the JSON documented in docs/outline.md).
  */
 #include "cli.h"
+#include "cli_common.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -43,48 +44,7 @@ struct outline_opts {
     struct sw_strv build_args;
 };
 
-static int
-read_all(char **out, size_t *len, const char *path, struct sw_error **err)
-{
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f)
-        return sw_error_set(err, SW_EIO, errno, NULL, "cannot read %s: %s", path, strerror(errno));
-    struct sw_buf b = {0};
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (sw_buf_append(&b, chunk, n) < 0) {
-            sw_buf_free(&b);
-            if (f != stdin)
-                fclose(f);
-            return sw_error_oom(err);
-        }
-    int bad = ferror(f);
-    if (f != stdin)
-        fclose(f);
-    if (bad) {
-        sw_buf_free(&b);
-        return sw_error_set(err, SW_EIO, EIO, NULL, "cannot read %s", path);
-    }
-    *len = b.len;
-    *out = sw_buf_detach(&b);
-    return *out ? 0 : sw_error_oom(err);
-}
-
 /* K=V as given; a bare K takes its value from the environment or is dropped (docker build). */
-static int
-add_build_arg(struct outline_opts *o, const char *arg)
-{
-    if (strchr(arg, '='))
-        return sw_strv_push(&o->build_args, arg);
-    const char *v = getenv(arg);
-    if (!v)
-        return 0;
-    char *kv = NULL;
-    if (asprintf(&kv, "%s=%s", arg, v) < 0)
-        return -SW_ENOMEM;
-    return sw_strv_push_owned(&o->build_args, kv);
-}
 
 static int
 parse_args(struct outline_opts *o, int argc, char **argv)
@@ -107,7 +67,7 @@ parse_args(struct outline_opts *o, int argc, char **argv)
             o->file = optarg;
             break;
         case OPT_BUILD_ARG:
-            if (add_build_arg(o, optarg) < 0)
+            if (cli_push_build_arg(&o->build_args, optarg) < 0)
                 return -1;
             break;
         case OPT_TARGET:
@@ -163,7 +123,7 @@ cli_cmd_outline(int argc, char **argv)
     struct df_build *build = NULL;
     int status = CLI_EXIT_FAIL;
     const char *name = strcmp(o.file, "-") ? o.file : "<stdin>";
-    if (read_all(&src, &len, o.file, &err) < 0 || df_parse(&ast, src, len, name, &err) < 0)
+    if (cli_read_file(&src, &len, o.file, &err) < 0 || df_parse(&ast, src, len, name, &err) < 0)
         goto out;
     struct df_build_opts bo = {.build_args = o.build_args.v,
                                .nbuild_args = o.build_args.n,

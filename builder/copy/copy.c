@@ -249,15 +249,6 @@ resolve_dest(struct ctx *x, const char *dest, char **canon, bool *exists, bool *
     return *canon ? 0 : sw_error_oom(err);
 }
 
-static bool
-strv_has(const struct sw_strv *v, const char *s)
-{
-    for (size_t i = 0; i < v->n; i++)
-        if (!strcmp(v->v[i], s))
-            return true;
-    return false;
-}
-
 /* List every missing ancestor of `path` (and path itself when self) as a created directory. */
 static int
 create_parents(struct ctx *x, const char *path, bool self, mode_t self_mode,
@@ -272,7 +263,7 @@ create_parents(struct ctx *x, const char *path, bool self, mode_t self_mode,
         bool last = !slash;
         if (slash)
             *slash = '\0';
-        if (*p && strcmp(p, "/") != 0 && (!last || self) && !strv_has(&x->created, p)) {
+        if (*p && strcmp(p, "/") != 0 && (!last || self) && !sw_strv_contains(&x->created, p)) {
             bool exists = false;
             if (x->dst->view) {
                 struct view_entry e;

@@ -48,15 +48,6 @@ warn(struct df_build *b, const char *rule, const struct sw_span *at, const char 
     return 0;
 }
 
-static int
-strv_copy(struct sw_strv *dst, const struct sw_strv *src)
-{
-    for (size_t i = 0; i < src->n; i++)
-        if (sw_strv_push(dst, src->v[i]) < 0)
-            return -SW_ENOMEM;
-    return 0;
-}
-
 static bool
 is_proxy_arg(const char *key)
 {
@@ -754,8 +745,9 @@ expand_stage(struct df_build *b, size_t si, const struct build_args *ba,
         int r = expand_stage(b, st->base.stage, ba, xo, o, err);
         if (r < 0)
             return r;
-        if (strv_copy(&st->env, &parent->env) < 0 || strv_copy(&st->labels, &parent->labels) < 0 ||
-            strv_copy(&st->args, &parent->args) < 0)
+        if (sw_strv_append_all(&st->env, &parent->env) < 0 ||
+            sw_strv_append_all(&st->labels, &parent->labels) < 0 ||
+            sw_strv_append_all(&st->args, &parent->args) < 0)
             return sw_error_oom(err);
         if (!st->platform_set)
             st->platform = parent->platform;

@@ -28,15 +28,6 @@ xstrdup(const char *s)
 }
 
 static int
-strv_copy(struct sw_strv *dst, const struct sw_strv *src)
-{
-    for (size_t i = 0; i < src->n; i++)
-        if (sw_strv_push(dst, src->v[i]) < 0)
-            return -SW_ENOMEM;
-    return 0;
-}
-
-static int
 set_inputs(struct plan_op *op, size_t a, size_t b, size_t n)
 {
     op->inputs = calloc(n ? n : 1, sizeof *op->inputs);
@@ -61,7 +52,7 @@ context_op(struct lower *L, size_t *id, struct sw_error **err)
     op.description = strdup("load build context");
     op.u.context.dir = xstrdup(L->context_dir ? L->context_dir : "");
     if (!op.description || !op.u.context.dir ||
-        (L->ignore && strv_copy(&op.u.context.ignore, L->ignore) < 0)) {
+        (L->ignore && sw_strv_append_all(&op.u.context.ignore, L->ignore) < 0)) {
         plan_op_clear(&op);
         return sw_error_oom(err);
     }
@@ -166,16 +157,16 @@ lower_config(struct plan_op *op, const struct df_instr *in)
         c->kind = in->kind == DF_CMD ? PLAN_CFG_CMD : PLAN_CFG_ENTRYPOINT;
         c->shell = in->u.cmd.prepend_shell;
         c->is_nil = in->u.cmd.is_nil;
-        return strv_copy(&c->list, &in->u.cmd.cmdline);
+        return sw_strv_append_all(&c->list, &in->u.cmd.cmdline);
     case DF_SHELL:
         c->kind = PLAN_CFG_SHELL;
-        return strv_copy(&c->list, &in->u.shell);
+        return sw_strv_append_all(&c->list, &in->u.shell);
     case DF_EXPOSE:
         c->kind = PLAN_CFG_EXPOSE;
-        return strv_copy(&c->list, &in->u.expose.exposed);
+        return sw_strv_append_all(&c->list, &in->u.expose.exposed);
     case DF_VOLUME:
         c->kind = PLAN_CFG_VOLUME;
-        return strv_copy(&c->list, &in->u.volumes);
+        return sw_strv_append_all(&c->list, &in->u.volumes);
     case DF_STOPSIGNAL:
         c->kind = PLAN_CFG_STOPSIGNAL;
         return (c->str = xstrdup(in->u.signal)) ? 0 : -SW_ENOMEM;
@@ -186,7 +177,7 @@ lower_config(struct plan_op *op, const struct df_instr *in)
         c->start_period = in->u.health.start_period;
         c->start_interval = in->u.health.start_interval;
         c->retries = in->u.health.retries;
-        return strv_copy(&c->list, &in->u.health.test);
+        return sw_strv_append_all(&c->list, &in->u.health.test);
     case DF_ONBUILD:
         c->kind = PLAN_CFG_ONBUILD;
         return (c->str = xstrdup(in->u.onbuild.expression)) ? 0 : -SW_ENOMEM;
@@ -224,7 +215,8 @@ lower_copy(struct lower *L, struct plan_op *op, const struct df_instr *in, size_
     }
     pc->src_op = *src;
     pc->src_is_context = *src_is_context;
-    if (strv_copy(&pc->srcs, &c->src_paths) < 0 || strv_copy(&pc->excludes, &c->excludes) < 0)
+    if (sw_strv_append_all(&pc->srcs, &c->src_paths) < 0 ||
+        sw_strv_append_all(&pc->excludes, &c->excludes) < 0)
         return sw_error_oom(err);
     pc->inlines = calloc(c->ncontents ? c->ncontents : 1, sizeof *pc->inlines);
     if (!pc->inlines)
@@ -255,7 +247,8 @@ lower_exec(struct plan_op *op, const struct df_instr *in, const struct sw_strv *
     struct plan_exec *e = &op->u.exec;
     op->kind = PLAN_EXEC;
     e->shell = in->u.run.prepend_shell;
-    if (strv_copy(&e->cmdline, &in->u.run.cmdline) < 0 || strv_copy(&e->args, args) < 0)
+    if (sw_strv_append_all(&e->cmdline, &in->u.run.cmdline) < 0 ||
+        sw_strv_append_all(&e->args, args) < 0)
         return -SW_ENOMEM;
     e->files = calloc(in->u.run.nfiles ? in->u.run.nfiles : 1, sizeof *e->files);
     if (!e->files)
@@ -350,7 +343,8 @@ lower_stage(struct lower *L, size_t si, struct sw_error **err)
     int r = 0;
     if (st->base.kind == DF_REF_STAGE) {
         cur = L->stage_last[st->base.stage];
-        r = strv_copy(&args, &L->b->stages[st->base.stage].args) < 0 ? sw_error_oom(err) : 0;
+        r = sw_strv_append_all(&args, &L->b->stages[st->base.stage].args) < 0 ? sw_error_oom(err)
+                                                                              : 0;
     } else {
         r = image_op(L, st->base.kind == DF_REF_SCRATCH ? "scratch" : st->base.image, &st->platform,
                      si, &st->from->span, &cur, err);
@@ -385,7 +379,7 @@ plan_from_dockerfile(struct plan **out, const struct df_build *b, const char *co
     L.done = calloc(b->nstages, sizeof *L.done);
     int r = 0;
     if (!p->file || !p->stages || !L.stage_last || !L.done ||
-        strv_copy(&p->proxy_args, &b->proxy_args) < 0)
+        sw_strv_append_all(&p->proxy_args, &b->proxy_args) < 0)
         r = sw_error_oom(err);
     p->nstages = b->nstages;
     for (size_t s = 0; r == 0 && s < b->nstages; s++)

@@ -347,15 +347,6 @@ cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool
-strv_has(const struct sw_strv *v, const char *s)
-{
-    for (size_t i = 0; i < v->n; i++)
-        if (!strcmp(v->v[i], s))
-            return true;
-    return false;
-}
-
 int
 view_readdir(struct view *v, const char *dir, struct sw_strv *names, struct sw_error **err)
 {
@@ -390,18 +381,18 @@ view_readdir(struct view *v, const char *dir, struct sw_strv *names, struct sw_e
             if (!strcmp(name, ".") || !strcmp(name, "..") || !strcmp(name, ".wh..wh..opq"))
                 continue;
             if (!strncmp(name, ".wh.", 4)) {
-                if (!strv_has(&hidden, name + 4) && sw_strv_push(&hidden, name + 4) < 0)
+                if (!sw_strv_contains(&hidden, name + 4) && sw_strv_push(&hidden, name + 4) < 0)
                     r = sw_error_oom(err);
                 continue;
             }
             sw_autofree char *ep = join(hp, name);
             struct stat est;
             if (ep && lstat(ep, &est) == 0 && is_whiteout_dev(&est)) {
-                if (!strv_has(&hidden, name) && sw_strv_push(&hidden, name) < 0)
+                if (!sw_strv_contains(&hidden, name) && sw_strv_push(&hidden, name) < 0)
                     r = sw_error_oom(err);
                 continue;
             }
-            if (strv_has(&hidden, name) || strv_has(names, name))
+            if (sw_strv_contains(&hidden, name) || sw_strv_contains(names, name))
                 continue;
             if (sw_strv_push(names, name) < 0)
                 r = sw_error_oom(err);

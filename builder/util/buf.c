@@ -122,6 +122,24 @@ sw_strv_pushn(struct sw_strv *sv, const char *s, size_t n)
     return sw_strv_push_owned(sv, strndup(s, n));
 }
 
+int
+sw_strv_append_all(struct sw_strv *sv, const struct sw_strv *src)
+{
+    for (size_t i = 0; i < src->n; i++)
+        if (sw_strv_push(sv, src->v[i]) < 0)
+            return -SW_ENOMEM;
+    return 0;
+}
+
+bool
+sw_strv_contains(const struct sw_strv *sv, const char *s)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        if (!strcmp(sv->v[i], s))
+            return true;
+    return false;
+}
+
 void
 sw_strv_free(struct sw_strv *sv)
 {

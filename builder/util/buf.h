@@ -8,8 +8,9 @@
 #ifndef SLIPWAY_UTIL_BUF_H
 #define SLIPWAY_UTIL_BUF_H
 
-#include <stddef.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 struct sw_buf {
     char *data; /* NULL while empty and never appended to */
@@ -39,6 +40,10 @@ struct sw_strv {
 int sw_strv_push(struct sw_strv *sv, const char *s); /* copies s */
 int sw_strv_pushn(struct sw_strv *sv, const char *s, size_t n);
 int sw_strv_push_owned(struct sw_strv *sv, char *s); /* takes s; frees it on failure */
+/* Append copies of every string of src (0 or -SW_ENOMEM). */
+int sw_strv_append_all(struct sw_strv *sv, const struct sw_strv *src);
+/* Is s one of the strings? */
+bool sw_strv_contains(const struct sw_strv *sv, const char *s);
 void sw_strv_free(struct sw_strv *sv);
 
 #endif
