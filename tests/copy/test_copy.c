@@ -40,7 +40,8 @@ setup(void **state)
        "ln -s /etc/hostname outside && ln -s dir dirlink && ln a.txt hard.txt && "
        "echo secret > ignored.txt && chmod 0600 b.txt && mkdir -p ../arc/top && "
        "echo in > ../arc/top/in.txt && tar -C ../arc --owner=123 --group=456 -czf arc.tgz top && "
-       "tar -C ../arc -cJf arc.txz top && echo notatar > fake.tar.gz",
+       "tar -C ../arc -cJf arc.txz top && tar -C ../arc -cjf arc.tbz2 top && "
+       "tar -C ../arc --zstd -cf arc.tzst top && echo notatar > fake.tar.gz",
        root);
     sh("cd %s/lower && ln -s /real link && echo 'app:x:1000:1000::/home/app:/bin/sh' > etc/passwd",
        root);
@@ -258,7 +259,7 @@ test_add_archives(void **state)
     struct env e = env_new(false);
     char tmp[128];
     snprintf(tmp, sizeof tmp, "%s/tmp", root);
-    const char *srcs[] = {"arc.tgz", "arc.txz", "fake.tar.gz", NULL};
+    const char *srcs[] = {"arc.tgz", "arc.txz", "arc.tbz2", "arc.tzst", "fake.tar.gz", NULL};
     struct plan_copy c = {.dest = "/x/", .add = true, .unpack = true};
     for (size_t i = 0; srcs[i]; i++)
         sw_strv_push(&c.srcs, srcs[i]);
