@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,7 +52,8 @@ static const char usage_text[] =
     "      --compression C        layer compression: gzip (default), zstd or none\n"
     "  -h, --help                 show this help\n"
     "\n"
-    "Not available yet: --pull, --push, --cache-from, --cache-to (they fail with a message).\n";
+    "Not available yet: --pull, --push, --cache-from, --cache-to (they fail with a message).\n"
+    "RUN steps need root; SLIPWAY_SNAPSHOTTER=copy replaces overlayfs with copies.\n";
 
 struct build_opts {
     const char *context, *file, *target, *platform, *iidfile, *metadata_file, *root;
@@ -285,15 +288,32 @@ source_date_epoch(const struct sw_strv *build_args)
     return *end || n < 0 ? -1 : (int64_t)n;
 }
 
-/* The first RUN the target needs: RUN fails early until the executor exists. */
+/* RUN needs root until rootless execution lands: fail before any work, at the first RUN. */
 static int
 check_exec(const struct plan *p, struct sw_error **err)
 {
+    if (geteuid() == 0)
+        return 0;
     for (size_t i = 0; i < p->nops; i++)
         if (p->ops[i].kind == PLAN_EXEC)
             return sw_error_set(err, SW_EUNSUPPORTED, 0, &p->ops[i].span,
-                                "RUN needs a container executor, which this build of slipway "
-                                "does not have yet");
+                                "RUN needs root in this build of slipway (rootless RUN is not "
+                                "available yet)");
+    return 0;
+}
+
+/* Every mount a build makes (overlays for RUN) lives in a private mount namespace: a build that
+ * dies, even by SIGKILL, leaves none behind. Called while the process has one thread. */
+static int
+private_mounts(struct sw_error **err)
+{
+    if (geteuid() != 0)
+        return 0;
+    if (unshare(CLONE_NEWNS) != 0)
+        return sw_error_set(err, SW_EIO, errno, NULL, "unshare(CLONE_NEWNS): %s", strerror(errno));
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        return sw_error_set(err, SW_EIO, errno, NULL, "making the mounts private: %s",
+                            strerror(errno));
     return 0;
 }
 
@@ -500,7 +520,13 @@ do_build(struct build_run *b, const struct build_opts *o, struct sw_error **err)
                             .compression = comp,
                             .progress = b->progress,
                             .labels = o->labels.v,
-                            .nlabels = o->labels.n};
+                            .nlabels = o->labels.n,
+                            .executor = ctr_native_executor(),
+                            .network = !o->network || !strcmp(o->network, "default") ? PLAN_NET_HOST
+                                       : !strcmp(o->network, "none")                 ? PLAN_NET_NONE
+                                                                     : PLAN_NET_HOST,
+                            .copy_snapshotter = getenv("SLIPWAY_SNAPSHOTTER") &&
+                                                !strcmp(getenv("SLIPWAY_SNAPSHOTTER"), "copy")};
     unsigned steps = 0;
     for (size_t i = 0; i < b->plan->nops; i++)
         steps += b->plan->ops[i].kind != PLAN_SCRATCH;
@@ -551,7 +577,9 @@ cli_cmd_build(int argc, char **argv)
     struct sw_error *err = NULL;
     struct build_run b = {0};
     enum progress_mode mode;
-    int r = progress_mode_parse(&mode, o.quiet ? "quiet" : o.progress, stderr, &err);
+    int r = private_mounts(&err); /* first: the process has no other thread yet */
+    if (r == 0)
+        r = progress_mode_parse(&mode, o.quiet ? "quiet" : o.progress, stderr, &err);
     if (r == 0)
         r = progress_new(&b.progress, mode, stderr, &err);
     if (r == 0)

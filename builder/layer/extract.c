@@ -28,6 +28,8 @@
 #define WHITEOUT_META_PREFIX ".wh..wh."
 #define OPAQUE_NAME ".wh..wh..opq"
 #define MAX_SYMLINK_HOPS 40
+#define OVL_TRUSTED_PREFIX "trusted.overlay."
+#define OVL_USER_PREFIX "user.overlay."
 
 /* ---- a set of strings (open addressing) ------------------------------------------------------ */
 
@@ -125,6 +127,10 @@ struct xctx {
     struct dirattr *dirs;    /* directory modes and mtimes, applied at the end */
     size_t ndirs, capdirs;
     const char *entry; /* the entry being applied, for messages */
+    /* overlay_whiteouts: markers collected while reading, written at the end */
+    bool ovl, ovl_user;
+    struct strset ovl_opaque; /* directories this layer marks opaque ("" = the root) */
+    struct sw_strv ovl_wh;    /* paths this layer whites out */
 };
 
 static int
@@ -549,6 +555,11 @@ apply_xattrs(struct xctx *x, struct archive_entry *ae, int fd, const char *name,
     const void *value;
     size_t size;
     while (archive_entry_xattr_next(ae, &xname, &value, &size) == ARCHIVE_OK) {
+        if (x->ovl && (!strncmp(xname, OVL_TRUSTED_PREFIX, strlen(OVL_TRUSTED_PREFIX)) ||
+                       !strncmp(xname, OVL_USER_PREFIX, strlen(OVL_USER_PREFIX)))) {
+            x->res->xattrs_skipped++; /* the overlay's own: a layer must not steer it */
+            continue;
+        }
         if (fsetxattr(fd, xname, value, size, 0) == 0)
             continue;
         if (errno == ENOSPC || errno == EDQUOT || errno == EIO)
@@ -848,6 +859,8 @@ apply_entry(struct xctx *x, struct archive *a, struct archive_entry *ae, struct 
             return sw_error_oom(err);
         if (!strcmp(base, OPAQUE_NAME)) {
             x->res->opaque_dirs++;
+            if (x->ovl)
+                return strset_add(&x->ovl_opaque, dir, strlen(dir)) < 0 ? sw_error_oom(err) : 0;
             if (!x->o.keep_whiteouts)
                 return apply_opaque(x, dir, err);
         } else if (!strncmp(base, WHITEOUT_META_PREFIX, strlen(WHITEOUT_META_PREFIX))) {
@@ -858,10 +871,12 @@ apply_entry(struct xctx *x, struct archive *a, struct archive_entry *ae, struct 
                 return sw_error_set(err, SW_EINVAL, 0, NULL,
                                     "layer entry '%s': whiteout of an invalid name", x->entry);
             x->res->whiteouts++;
-            if (!x->o.keep_whiteouts) {
+            if (x->ovl || !x->o.keep_whiteouts) {
                 sw_autofree char *target = NULL;
                 if (asprintf(&target, "%s%s%s", dir, *dir ? "/" : "", victim) < 0)
                     return sw_error_oom(err);
+                if (x->ovl)
+                    return sw_strv_push(&x->ovl_wh, target) < 0 ? sw_error_oom(err) : 0;
                 return apply_whiteout(x, target, err);
             }
         }
@@ -925,6 +940,107 @@ apply_entry(struct xctx *x, struct archive *a, struct archive_entry *ae, struct 
     close(pfd);
     if (r == 0)
         r = mark_written(x, path, err);
+    return r;
+}
+
+/* ---- overlayfs lowerdir markers -------------------------------------------------------------- */
+
+static int
+ovl_set_opaque(struct xctx *x, int fd, const char *value, const char *name, struct sw_error **err)
+{
+    const char *key = x->ovl_user ? OVL_USER_PREFIX "opaque" : OVL_TRUSTED_PREFIX "opaque";
+    if (fsetxattr(fd, key, value, 1, 0) < 0)
+        return sys_fail(x, err, "cannot mark opaque", name);
+    return 0;
+}
+
+/* Is a strict ancestor of `path` (other than the root) a directory this layer marks opaque? */
+static bool
+ovl_under_opaque(struct xctx *x, const char *path)
+{
+    for (const char *s = strchr(path, '/'); s; s = strchr(s + 1, '/'))
+        if (strset_has(&x->ovl_opaque, path, (size_t)(s - path)))
+            return true;
+    return false;
+}
+
+/* One whiteout for `path`, which this layer did not create: a 0/0 character device, or an
+ * xattr whiteout (an empty file with user.overlay.whiteout in a directory marked "x"). */
+static int
+ovl_write_whiteout(struct xctx *x, const char *path, struct sw_error **err)
+{
+    int pfd = -1;
+    const char *name;
+    int r = open_parent(x, path, true, false, true, &pfd, &name, err);
+    if (r < 0)
+        return r;
+    /* Only an extraction onto a non-empty directory can leave something here. */
+    r = remove_all_at(x, pfd, name, err);
+    if (r == 0 && !x->ovl_user) {
+        if (mknodat(pfd, name, S_IFCHR, makedev(0, 0)) < 0)
+            r = sys_fail(x, err, "cannot create whiteout", name);
+    } else if (r == 0) {
+        /* mode 0644 once the xattr is set: user.* xattrs need write permission to set and read
+         * permission to read (overlayfs reads them with the mounter's credentials) */
+        int fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            r = sys_fail(x, err, "cannot create whiteout", name);
+        } else {
+            if (fsetxattr(fd, OVL_USER_PREFIX "whiteout", "", 0, 0) < 0 || fchmod(fd, 0644) < 0)
+                r = sys_fail(x, err, "cannot mark whiteout", name);
+            close(fd);
+        }
+        char cur[2];
+        ssize_t n = fgetxattr(pfd, OVL_USER_PREFIX "opaque", cur, sizeof cur);
+        if (r == 0 && !(n == 1 && cur[0] == 'y'))
+            r = ovl_set_opaque(x, pfd, "x", ".", err);
+    }
+    close(pfd);
+    return r;
+}
+
+/* overlay_whiteouts: write the collected markers now that every entry is in place. */
+static int
+write_overlay_markers(struct xctx *x, struct sw_error **err)
+{
+    int r = 0;
+    /* A whiteout of a path this layer created: a directory replaces the lower one (opaque), a
+     * non-directory hides it by itself. */
+    for (size_t i = 0; r == 0 && i < x->ovl_wh.n; i++) {
+        const char *p = x->ovl_wh.v[i];
+        if (!strset_has(&x->written, p, strlen(p)))
+            continue;
+        x->entry = p;
+        int pfd = -1;
+        const char *name;
+        r = open_parent(x, p, false, false, false, &pfd, &name, err);
+        if (r < 0)
+            break;
+        struct stat st;
+        if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+            strset_add(&x->ovl_opaque, p, strlen(p)) < 0)
+            r = sw_error_oom(err);
+        close(pfd);
+    }
+    /* Opaque directories (created when the layer has no entry for them, like keep_whiteouts). */
+    for (size_t i = 0; r == 0 && i < x->ovl_opaque.cap; i++) {
+        const char *d = x->ovl_opaque.slots[i];
+        if (!d)
+            continue;
+        x->entry = *d ? d : ".";
+        int fd = -1;
+        if ((r = open_dir_in_root(x, d, true, false, &fd, err)) < 0)
+            break;
+        r = ovl_set_opaque(x, fd, "y", x->entry, err);
+        close(fd);
+    }
+    for (size_t i = 0; r == 0 && i < x->ovl_wh.n; i++) {
+        const char *p = x->ovl_wh.v[i];
+        if (strset_has(&x->written, p, strlen(p)) || ovl_under_opaque(x, p))
+            continue;
+        x->entry = p;
+        r = ovl_write_whiteout(x, p, err);
+    }
     return r;
 }
 
@@ -994,6 +1110,12 @@ run_extract(struct xctx *x, struct archive *a, struct sw_error **err)
         x->entry = "";
     }
     x->entry = "";
+    if (x->ovl) {
+        int r = write_overlay_markers(x, err);
+        if (r < 0)
+            return r;
+        x->entry = "";
+    }
     return apply_dirs(x, err);
 }
 
@@ -1013,6 +1135,8 @@ layer_extract(int blob_fd, const char *media_type, const char *dest_dir,
         .root = geteuid() == 0,
         .entry = "",
     };
+    x.ovl = x.o.overlay_whiteouts;
+    x.ovl_user = x.ovl && (x.o.overlay_userxattr || !x.root);
     memset(x.res, 0, sizeof *x.res);
     x.rootfd = open(dest_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (x.rootfd < 0)
@@ -1054,6 +1178,8 @@ layer_extract(int blob_fd, const char *media_type, const char *dest_dir,
     free(x.dirs);
     strset_free(&x.written);
     strset_free(&x.ancestors);
+    strset_free(&x.ovl_opaque);
+    sw_strv_free(&x.ovl_wh);
     close(x.rootfd);
     return r;
 }

@@ -29,12 +29,29 @@ struct layer_extract_opts {
      * applying them: for a per-layer snapshot directory that a view stacks over lower ones
      * (builder/snapshot/view.h). Other .wh..wh.* (aufs metadata) entries are still dropped. */
     bool keep_whiteouts;
+    /* Write whiteouts the way an overlayfs lowerdir holds them (see docs/snapshots.md), for a
+     * per-layer snapshot directory that is mounted as an overlay lower layer. Takes precedence
+     * over keep_whiteouts. Markers are collected while the layer is read and written once all
+     * entries are in place (before directory modes and mtimes):
+     *  - `.wh.NAME` becomes a 0/0 character device NAME; an entry of this layer at NAME wins
+     *    (a directory there is marked opaque instead, since it replaces the lower one);
+     *  - `.wh..wh..opq` in D becomes the xattr trusted.overlay.opaque="y" on D;
+     *  - whiteouts inside a directory this layer marks opaque are dropped (pointless there);
+     *  - the overlay's own xattrs (trusted.overlay.*, user.overlay.*) carried by entries are
+     *    never applied (counted in xattrs_skipped): a layer must not steer the overlay.
+     * With overlay_userxattr, or when not running as root (euid != 0), the format is the one an
+     * overlay mounted with `userxattr` reads (kernel >= 6.7): `.wh.NAME` becomes an empty regular
+     * file NAME (mode 0644) with the xattr user.overlay.whiteout (empty value) and its directory
+     * gets user.overlay.opaque="x" (unless it is opaque); `.wh..wh..opq` becomes
+     * user.overlay.opaque="y". Root inside a user namespace must ask for it explicitly. */
+    bool overlay_whiteouts;
+    bool overlay_userxattr;
 };
 
 struct layer_extract_result {
     uint64_t entries;         /* tar entries read */
-    uint64_t whiteouts;       /* .wh.<name> entries applied (or kept) */
-    uint64_t opaque_dirs;     /* .wh..wh..opq entries applied (or kept) */
+    uint64_t whiteouts;       /* .wh.<name> entries applied (or kept, or converted) */
+    uint64_t opaque_dirs;     /* .wh..wh..opq entries applied (or kept, or converted) */
     uint64_t devices_skipped; /* char/block devices not created (not root, or refused) */
     uint64_t owners_skipped;  /* entries whose owner was not applied (not root, or unmapped) */
     uint64_t xattrs_skipped;  /* xattrs the filesystem or our privileges refused */

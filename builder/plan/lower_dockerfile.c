@@ -250,12 +250,19 @@ lower_exec(struct plan_op *op, const struct df_instr *in, const struct sw_strv *
     if (sw_strv_append_all(&e->cmdline, &in->u.run.cmdline) < 0 ||
         sw_strv_append_all(&e->args, args) < 0)
         return -SW_ENOMEM;
+    e->network = in->u.run.network == DF_NETWORK_NONE   ? PLAN_NET_NONE
+                 : in->u.run.network == DF_NETWORK_HOST ? PLAN_NET_HOST
+                                                        : PLAN_NET_DEFAULT;
+    if (sw_strv_append_all(&e->mounts, &in->u.run.mount_specs) < 0)
+        return -SW_ENOMEM;
     e->files = calloc(in->u.run.nfiles ? in->u.run.nfiles : 1, sizeof *e->files);
-    if (!e->files)
+    e->chomp = calloc(in->u.run.nfiles ? in->u.run.nfiles : 1, sizeof *e->chomp);
+    if (!e->files || !e->chomp)
         return -SW_ENOMEM;
     for (size_t i = 0; i < in->u.run.nfiles; i++) {
         e->files[i].name = xstrdup(in->u.run.files[i].name);
         e->files[i].data = xstrdup(in->u.run.files[i].data);
+        e->chomp[i] = in->u.run.files[i].chomp;
         e->nfiles++;
         if (!e->files[i].name || !e->files[i].data)
             return -SW_ENOMEM;

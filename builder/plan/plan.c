@@ -75,6 +75,8 @@ plan_op_clear(struct plan_op *op)
         sw_strv_free(&op->u.exec.cmdline);
         sw_strv_free(&op->u.exec.args);
         free_inlines(op->u.exec.files, op->u.exec.nfiles);
+        free(op->u.exec.chomp);
+        sw_strv_free(&op->u.exec.mounts);
         break;
     case PLAN_CONFIG:
         for (size_t i = 0; i < op->u.config.npairs; i++) {

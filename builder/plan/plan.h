@@ -95,12 +95,21 @@ struct plan_mkdir {
 };
 
 /* RUN: the user, workdir and ENV come from the config in effect at solve time. */
+enum plan_network {
+    PLAN_NET_DEFAULT, /* the build's --network (host networking unless it says otherwise) */
+    PLAN_NET_NONE,
+    PLAN_NET_HOST,
+};
+
 struct plan_exec {
     struct sw_strv cmdline;    /* exec form argv, or [shell command line] */
     bool shell;                /* run cmdline[0] through SHELL */
     struct sw_strv args;       /* "k=v": the ARGs in scope (ENV wins over them) */
     struct plan_inline *files; /* heredocs */
+    bool *chomp;               /* per heredoc: <<- (strip leading TABs) */
     size_t nfiles;
+    enum plan_network network;
+    struct sw_strv mounts; /* RUN --mount specs, expanded (the executor's mounts) */
 };
 
 struct plan_op {

@@ -254,13 +254,13 @@ view_resolve(struct view *v, const char *path, bool follow_final, struct view_en
              struct sw_error **err)
 {
     memset(out, 0, sizeof *out);
-    /* todo: the remaining components; done: the resolved prefix */
-    sw_autofree char *todo = view_clean_path(path);
+    /* pending: the components left; done: the resolved prefix */
+    sw_autofree char *pending = view_clean_path(path);
     struct sw_buf done = {0};
     int hops = 0, r = 0;
-    if (!todo)
+    if (!pending)
         return sw_error_oom(err);
-    char *rest = todo + 1;
+    char *rest = pending + 1;
     size_t layer = SIZE_MAX;
     struct stat st = {0};
     st.st_mode = S_IFDIR | 0755;
@@ -315,9 +315,9 @@ view_resolve(struct view *v, const char *path, bool follow_final, struct view_en
                 r = sw_error_oom(err);
                 goto out;
             }
-            free(todo);
-            todo = clean;
-            rest = todo + 1;
+            free(pending);
+            pending = clean;
+            rest = pending + 1;
             sw_buf_clear(&done);
             sw_buf_puts(&done, "/");
             continue;

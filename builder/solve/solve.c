@@ -10,8 +10,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../util/cleanup.h"
+#include "../util/fs.h"
 
 /* ---- states -----------------------------------------------------------------------------------
  */
@@ -162,11 +164,10 @@ run_op(struct solver *S, size_t id, struct sw_error **err)
         int r = derive(S, op, out, err);
         return r < 0 ? r : solve_config_change(S, op, out, err);
     }
-    case PLAN_EXEC:
-        return sw_error_set(err, SW_EUNSUPPORTED, 0, &op->span,
-                            "RUN needs a container executor, which this build of slipway does "
-                            "not have yet (it lands with the executor); remove the RUN or build "
-                            "with docker");
+    case PLAN_EXEC: {
+        int r = derive(S, op, out, err);
+        return r < 0 ? r : solve_exec(S, op, out, err);
+    }
     }
     return sw_error_set(err, SW_EINTERNAL, 0, NULL, "unknown plan op %d", (int)op->kind);
 }
@@ -384,9 +385,11 @@ solve_build(struct solve_result *out, const struct plan *p, const struct solve_o
     int r = img_time_format(S.created, sizeof S.created, S.created_sec, 0, err);
     if (r < 0)
         return r;
-    if (asprintf(&S.snap_root, "%s/snapshots", store_root(o->store)) < 0)
+    /* snapshot directories hold overlayfs whiteouts as root, .wh. markers otherwise */
+    if (asprintf(&S.snap_root, "%s/snapshots/%s", store_root(o->store),
+                 geteuid() == 0 ? "overlay" : "markers") < 0)
         return sw_error_oom(err);
-    if (mkdir(S.snap_root, 0700) != 0 && errno != EEXIST) {
+    if (sw_mkdir_p(S.snap_root, 0700, NULL) < 0) {
         r = sw_error_set(err, SW_EIO, errno, NULL, "%s: %s", S.snap_root, strerror(errno));
         free(S.snap_root);
         return r;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "../../cache/store.h"
+#include "../exec/exec.h"
 #include "../image/config.h"
 #include "../image/manifest.h"
 #include "../layer/writer.h"
@@ -31,6 +32,10 @@ struct solve_opts {
     struct progress *progress; /* NULL: silent */
     char *const *labels;       /* --label "k=v" entries set on the target's config */
     size_t nlabels;
+    /* RUN steps */
+    const struct ctr_executor *executor; /* NULL: RUN fails with its location */
+    enum plan_network network;           /* --network: what RUN's "default" means */
+    bool copy_snapshotter;               /* no overlayfs: copy-based snapshots */
 };
 
 /* The built target: its config and manifest, both stored as blobs. */

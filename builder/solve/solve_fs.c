@@ -43,7 +43,10 @@ materialize(struct solver *S, const struct img_descriptor *layer, const struct s
                          strerror(errno));
     if (r == 0)
         r = store_blob_path(S->o->store, &layer->digest, &blob, err);
-    struct layer_extract_opts xo = {.keep_whiteouts = true};
+    /* as root, whiteouts the way overlayfs lowerdirs hold them (RUN mounts these directories);
+     * otherwise .wh. markers (views read both) */
+    struct layer_extract_opts xo = {.overlay_whiteouts = geteuid() == 0,
+                                    .keep_whiteouts = geteuid() != 0};
     struct layer_extract_result res;
     if (r == 0)
         r = layer_extract_file(blob, layer->media_type, tmp, &xo, &res, err);
@@ -66,16 +69,23 @@ materialize(struct solver *S, const struct img_descriptor *layer, const struct s
 }
 
 int
-solve_state_view(struct solver *S, struct op_state *st, struct view **out, struct sw_error **err)
+solve_state_snapshots(struct solver *S, struct op_state *st, struct sw_error **err)
 {
     int r = 0;
     pthread_mutex_lock(&st->lock);
     for (size_t i = 0; r == 0 && i < st->nlayers; i++)
         if (!st->snapshots[i])
             r = materialize(S, &st->layers[i], &st->config->diff_ids[i], &st->snapshots[i], err);
+    pthread_mutex_unlock(&st->lock);
+    return r;
+}
+
+int
+solve_state_view(struct solver *S, struct op_state *st, struct view **out, struct sw_error **err)
+{
+    int r = solve_state_snapshots(S, st, err);
     if (r == 0)
         r = view_open(out, st->snapshots, st->nlayers, err);
-    pthread_mutex_unlock(&st->lock);
     return r;
 }
 
@@ -105,22 +115,47 @@ entry_type(mode_t m)
     return LAYER_ENTRY_REG;
 }
 
-/* Stream the items into a new layer blob; *desc and *diff_id describe it. */
-static int
-write_layer(struct solver *S, const struct copy_list *items, struct img_descriptor *desc,
-            struct sw_digest *diff_id, struct sw_error **err)
+int
+solve_write_layer(struct solver *S,
+                  int (*fill)(void *ctx, struct layer_writer *w, struct sw_error **err), void *ctx,
+                  struct img_descriptor *desc, struct sw_digest *diff_id, struct sw_error **err)
 {
-    struct store_writer *w = NULL;
-    int r = store_writer_begin(S->o->store, &w, err);
+    struct store_writer *sw = NULL;
+    int r = store_writer_begin(S->o->store, &sw, err);
     if (r < 0)
         return r;
     struct layer_writer_opts lo = layer_writer_opts_default();
     lo.compression = S->o->compression;
     lo.level = S->o->compression_level;
     lo.source_date_epoch = S->o->source_date_epoch;
-    struct layer_sink sink = {.write = store_sink, .ctx = w};
+    struct layer_sink sink = {.write = store_sink, .ctx = sw};
     struct layer_writer *lw = NULL;
     r = layer_writer_new(&lw, &lo, &sink, err);
+    if (r == 0)
+        r = fill(ctx, lw, err);
+    struct layer_result res;
+    if (r == 0)
+        r = layer_writer_finish(lw, &res, err);
+    layer_writer_free(lw);
+    struct sw_digest got;
+    uint64_t size;
+    if (r == 0)
+        r = store_writer_commit(sw, &res.digest, &got, &size, err);
+    else
+        store_writer_abort(sw);
+    if (r == 0) {
+        *diff_id = res.diff_id;
+        r = img_descriptor_init(desc, res.media_type, &res.digest, (int64_t)res.size, err);
+    }
+    return r;
+}
+
+/* The copy items as layer entries. */
+static int
+fill_items(void *ctx, struct layer_writer *lw, struct sw_error **err)
+{
+    const struct copy_list *items = ctx;
+    int r = 0;
     for (size_t i = 0; r == 0 && i < items->n; i++) {
         const struct copy_item *it = &items->v[i];
         struct layer_entry e = {
@@ -140,25 +175,16 @@ write_layer(struct solver *S, const struct copy_list *items, struct img_descript
             e.source = (struct layer_source){.kind = LAYER_SOURCE_BUF, .data = it->data};
         else if (it->source && it->size)
             e.source = (struct layer_source){.kind = LAYER_SOURCE_PATH, .path = it->source};
-        else
-            e.size = S_ISREG(it->mode) ? 0 : e.size;
         r = layer_writer_add(lw, &e, err);
     }
-    struct layer_result res;
-    if (r == 0)
-        r = layer_writer_finish(lw, &res, err);
-    layer_writer_free(lw);
-    struct sw_digest got;
-    uint64_t size;
-    if (r == 0)
-        r = store_writer_commit(w, &res.digest, &got, &size, err);
-    else
-        store_writer_abort(w);
-    if (r == 0) {
-        *diff_id = res.diff_id;
-        r = img_descriptor_init(desc, res.media_type, &res.digest, (int64_t)res.size, err);
-    }
     return r;
+}
+
+static int
+write_layer(struct solver *S, const struct copy_list *items, struct img_descriptor *desc,
+            struct sw_digest *diff_id, struct sw_error **err)
+{
+    return solve_write_layer(S, fill_items, (void *)items, desc, diff_id, err);
 }
 
 /* ---- COPY / ADD -------------------------------------------------------------------------------

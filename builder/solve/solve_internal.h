@@ -44,6 +44,17 @@ int solve_copy(struct solver *S, const struct plan_op *op, struct op_state *out,
                struct sw_error **err);
 int solve_mkdir(struct solver *S, const struct plan_op *op, struct op_state *out,
                 struct sw_error **err);
+/* solve_exec.c: RUN in an ephemeral container on an overlay of the parent's layers. */
+int solve_exec(struct solver *S, const struct plan_op *op, struct op_state *out,
+               struct sw_error **err);
+/* solve_fs.c: every layer of a state as a snapshot directory (materialized on first use). */
+int solve_state_snapshots(struct solver *S, struct op_state *st, struct sw_error **err);
+/* solve_fs.c: a layer blob in the store from a writer fed by `fill`. */
+int solve_write_layer(struct solver *S,
+                      int (*fill)(void *ctx, struct layer_writer *w, struct sw_error **err),
+                      void *ctx, struct img_descriptor *desc, struct sw_digest *diff_id,
+                      struct sw_error **err);
+
 /* solve_config.c: a metadata change. */
 int solve_config_change(struct solver *S, const struct plan_op *op, struct op_state *out,
                         struct sw_error **err);

@@ -196,7 +196,7 @@ bad missing-source 'FROM scratch\nCOPY nope /\n' 'Dockerfile:2:1: error: .*"nope
 bad dotdot 'FROM scratch\nCOPY ../x /\n' 'Dockerfile:2:1: error: .*outside the build context'
 bad symlink-out 'FROM scratch\nCOPY hostlink /\n' 'Dockerfile:2:1: error: .*not found'
 bad syntax 'FROM scratch\nCOPY --bogus a /\n' 'Dockerfile:2:1: error: unknown flag: --bogus'
-bad run 'FROM scratch\nRUN true\n' 'Dockerfile:2:1: error: RUN needs a container executor'
+bad run 'FROM scratch\nRUN true\n' 'Dockerfile:2:1: error: exec: "/bin/sh": No such file or directory'
 check "the store still verifies" sw verify
 "$SW" build --root "$ROOT" --progress json "$T/bad/syntax" 2> "$T/bad-events.jsonl" >/dev/null
 check_match "events: an error carries FILE:LINE:COL" \
