@@ -246,14 +246,16 @@ int store_build_lock(struct store *st, struct store_lock **out, struct sw_error 
 void store_build_unlock(struct store_lock *lock);
 
 /*
- * Garbage collection (`slipway prune`): remove every blob not reachable from index.json and
- * temporary files in tmp/ older than an hour. Takes the exclusive gc.lock with a short
- * non-blocking try (about half a second, no waiting for builds to finish): while any build lock
- * is held it fails with -SW_EIO (sys_errno EWOULDBLOCK) and the message "the store is in use by a
- * running build". Holds locks/index.lock while it marks and sweeps, so tags cannot change
- * underneath. A reachable manifest or index that is missing or unreadable aborts the collection
- * (nothing is removed) rather than freeing what it references. removed_count/removed_bytes (may
- * be NULL) count removed blobs and temporary files.
+ * Garbage collection (`slipway prune`): remove every blob not reachable from index.json,
+ * temporary files in tmp/ older than an hour, and what killed builds left: their tmp/build-* work
+ * directories and uncommitted snapshot trees (snapshots/{overlay,markers}/snap-*, .tmp-*); gc
+ * only runs when no build holds the build lock, so none of these can be in use. Takes the exclusive
+ * gc.lock with a short non-blocking try (about half a second, no waiting for builds to finish):
+ * while any build lock is held it fails with -SW_EIO (sys_errno EWOULDBLOCK) and the message "the
+ * store is in use by a running build". Holds locks/index.lock while it marks and sweeps, so tags
+ * cannot change underneath. A reachable manifest or index that is missing or unreadable aborts the
+ * collection (nothing is removed) rather than freeing what it references.
+ * removed_count/removed_bytes (may be NULL) count removed blobs and temporary files.
  */
 int store_gc(struct store *st, size_t *removed_count, uint64_t *removed_bytes,
              struct sw_error **err);

@@ -20,11 +20,13 @@
 #include <unistd.h>
 
 #include "../builder/util/cleanup.h"
+#include "../builder/util/fs.h"
 
 #define GC_TMP_MAX_AGE 3600 /* seconds: older temporary files are stale */
 #define GC_LOCK_TRIES 5
 #define GC_LOCK_PAUSE_NS 100000000L /* between tries: 5 x 100 ms */
 #define WALK_MAX_DEPTH 16
+#define GC_COUNT_MAX_DEPTH 64 /* stale trees: bytes below this depth are removed, not counted */
 #define VERIFY_SHOWN_PROBLEMS 5
 
 /* ---- the build lock ---------------------------------------------------------------------------
@@ -449,6 +451,95 @@ sweep_file(int dirfd, const char *name, const char *shown, struct sweep *sw, str
     return 0;
 }
 
+/* The size of the regular files below parent/name (best effort: for the report only). */
+static uint64_t
+tree_bytes(int parent, const char *name, int depth)
+{
+    struct stat sb;
+    if (fstatat(parent, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+        return 0;
+    if (S_ISREG(sb.st_mode))
+        return (uint64_t)sb.st_size;
+    if (!S_ISDIR(sb.st_mode) || depth >= GC_COUNT_MAX_DEPTH)
+        return 0;
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!dir) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    uint64_t n = 0;
+    for (struct dirent *de; (de = readdir(dir));)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            n += tree_bytes(dirfd(dir), de->d_name, depth + 1);
+    closedir(dir);
+    return n;
+}
+
+/* Remove the directory dirfd/name (shown: the path of dirfd) and everything below it, counting it
+ * as one entry with the size of its files. Symlinks are never followed and mount points never
+ * crossed (a tree with one fails to go). A tree already gone, or not a directory, is left. */
+static int
+sweep_tree(int dirfd, const char *name, const char *shown, struct sweep *sw, struct sw_error **err)
+{
+    struct stat sb;
+    if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+        return errno == ENOENT ? 0 : store__io_error(err, errno, "%s/%s", shown, name);
+    if (!S_ISDIR(sb.st_mode))
+        return 0;
+    sw_autofree char *path = NULL;
+    if (asprintf(&path, "%s/%s", shown, name) < 0)
+        return sw_error_oom(err);
+    uint64_t bytes = tree_bytes(dirfd, name, 0);
+    int r = sw_rmtree(path, err);
+    if (r < 0)
+        return r;
+    sw->count++;
+    sw->bytes += bytes;
+    return 0;
+}
+
+/*
+ * What a build that died (SIGKILL, a crash, a power cut) leaves behind: its work directory
+ * tmp/build-XXXXXX and, in each snapshot directory, RUN snapshots in progress (snap-XXXXXX) and
+ * layers being extracted (.tmp-*). Committed snapshots are named by their 64-hex diff_id. gc runs
+ * only while no build holds the build lock, so every one of these is stale, whatever its age.
+ */
+static int
+sweep_build_leftovers(struct store *st, struct sweep *sw, struct sw_error **err)
+{
+    sw_autofree char *tmp = NULL;
+    if (asprintf(&tmp, "%s/tmp", st->root) < 0)
+        return sw_error_oom(err);
+    struct sw_strv names = {0};
+    int r = list_dir(st->tmpfd, tmp, &names, err);
+    for (size_t i = 0; r == 0 && i < names.n; i++)
+        if (!strncmp(names.v[i], "build-", 6))
+            r = sweep_tree(st->tmpfd, names.v[i], tmp, sw, err);
+    sw_strv_free(&names);
+
+    static const char *const snapshot_dirs[] = {"snapshots/overlay", "snapshots/markers"};
+    for (size_t k = 0; r == 0 && k < sizeof snapshot_dirs / sizeof snapshot_dirs[0]; k++) {
+        sw_autoclose int fd =
+            openat(st->rootfd, snapshot_dirs[k], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+            if (errno != ENOENT)
+                r = store__io_error(err, errno, "%s/%s", st->root, snapshot_dirs[k]);
+            continue;
+        }
+        sw_autofree char *shown = NULL;
+        if (asprintf(&shown, "%s/%s", st->root, snapshot_dirs[k]) < 0)
+            return sw_error_oom(err);
+        r = list_dir(fd, shown, &names, err);
+        for (size_t i = 0; r == 0 && i < names.n; i++)
+            if (!strncmp(names.v[i], "snap-", 5) || !strncmp(names.v[i], ".tmp-", 5))
+                r = sweep_tree(fd, names.v[i], shown, sw, err);
+        sw_strv_free(&names);
+    }
+    return r;
+}
+
 static int
 gc_sweep(struct store *st, json_t *seen, struct sweep *sw, struct sw_error **err)
 {
@@ -477,6 +568,9 @@ gc_sweep(struct store *st, json_t *seen, struct sweep *sw, struct sw_error **err
             r = sweep_file(st->tmpfd, names.v[i], tmp, sw, err);
     }
     sw_strv_free(&names);
+
+    if (r == 0)
+        r = sweep_build_leftovers(st, sw, err);
 
     /* Temporary files in the root are only written under index.lock, which we hold. */
     if (r == 0)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "image/ref.h"
 #include "util/buf.h"
@@ -12,12 +13,19 @@
 int
 cli_store_open(struct store **out, const char *root, struct sw_error **err)
 {
-    sw_autofree char *def = NULL;
+    sw_autofree char *def = NULL, *abs = NULL;
     if (!root) {
         int r = store_default_root(&def, err);
         if (r < 0)
             return r;
         root = def;
+    }
+    /* an absolute root: container specs and overlay mounts need absolute paths */
+    if (root[0] != '/') {
+        char cwd[4096];
+        if (!getcwd(cwd, sizeof cwd) || asprintf(&abs, "%s/%s", cwd, root) < 0)
+            return sw_error_set(err, SW_EIO, errno, NULL, "resolving the store root %s", root);
+        root = abs;
     }
     return store_open(out, root, err);
 }

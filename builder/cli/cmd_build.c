@@ -6,13 +6,20 @@
 #include "cli_common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <sys/eventfd.h>
 #include <sys/mount.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,6 +52,8 @@ static const char usage_text[] =
     "  -q, --quiet                print only the image ID\n"
     "      --no-cache             do not use cached steps\n"
     "      --network MODE         default, none or host: the network of RUN steps\n"
+    "      --executor E           how RUN steps run: native (default) or oci (an OCI runtime)\n"
+    "      --runtime NAME|PATH    the OCI runtime of --executor oci: runc (default) or crun\n"
     "      --secret SPEC          id=ID,src=FILE or id=ID,env=VAR for RUN --mount=type=secret\n"
     "      --ssh SPEC             default|ID[=SOCKET] for RUN --mount=type=ssh\n"
     "      --root DIR             the store (default $SLIPWAY_ROOT, /var/lib/slipway as root)\n"
@@ -58,6 +67,7 @@ static const char usage_text[] =
 struct build_opts {
     const char *context, *file, *target, *platform, *iidfile, *metadata_file, *root;
     const char *progress, *network, *compression;
+    const char *executor, *runtime; /* --executor, --runtime */
     struct sw_strv tags, build_args, labels, outputs, secrets, ssh;
     bool quiet, no_cache;
     unsigned jobs;
@@ -103,6 +113,8 @@ parse_args(struct build_opts *o, int argc, char **argv)
         O_PUSH,
         O_CACHE_FROM,
         O_CACHE_TO,
+        O_EXECUTOR,
+        O_RUNTIME,
     };
     static const struct option longopts[] = {
         {"file", required_argument, NULL, 'f'},
@@ -127,6 +139,8 @@ parse_args(struct build_opts *o, int argc, char **argv)
         {"push", no_argument, NULL, O_PUSH},
         {"cache-from", required_argument, NULL, O_CACHE_FROM},
         {"cache-to", required_argument, NULL, O_CACHE_TO},
+        {"executor", required_argument, NULL, O_EXECUTOR},
+        {"runtime", required_argument, NULL, O_RUNTIME},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -209,6 +223,16 @@ parse_args(struct build_opts *o, int argc, char **argv)
             return not_yet("--cache-from", "the remote cache is not built yet");
         case O_CACHE_TO:
             return not_yet("--cache-to", "the remote cache is not built yet");
+        case O_EXECUTOR:
+            if (strcmp(optarg, "native") && strcmp(optarg, "oci")) {
+                fprintf(stderr, "slipway build: --executor must be native or oci\n");
+                return -1;
+            }
+            o->executor = optarg;
+            break;
+        case O_RUNTIME:
+            o->runtime = optarg;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 1;
@@ -218,6 +242,10 @@ parse_args(struct build_opts *o, int argc, char **argv)
         }
         if (r < 0)
             return -1;
+    }
+    if (o->runtime && (!o->executor || strcmp(o->executor, "oci"))) {
+        fprintf(stderr, "slipway build: --runtime needs --executor oci\n");
+        return -1;
     }
     if (optind >= argc) {
         fprintf(stderr, "slipway build: a build context (PATH, or - for a Dockerfile on standard "
@@ -317,6 +345,166 @@ private_mounts(struct sw_error **err)
     return 0;
 }
 
+/* ---- interrupting a build ---------------------------------------------------------------------
+ *
+ * SIGINT, SIGTERM and SIGHUP are blocked in every thread (the mask is set before the first thread
+ * starts, and threads inherit it) and read from a signalfd by a watcher thread; no handler runs
+ * and nothing global is touched. Before the build has made anything that needs cleaning up (the
+ * work directory), a signal ends the process at once. Once armed, the first signal writes the
+ * cancel eventfd: the executor kills running RUN steps (their init, so every process of the step)
+ * and the solver starts no further op; the build then fails, unwinds normally (unmounts, removes
+ * its snapshot directories and the work directory) and exits 128 + the signal. A second signal
+ * while it cleans up ends the process at once: the mounts go with its private mount namespace,
+ * the steps with their init (PR_SET_PDEATHSIG), and `slipway prune` removes what is left on disk.
+ * A signal the parent set to be ignored (nohup, a background job of a script) stays ignored.
+ */
+
+struct interrupt {
+    sigset_t set;  /* the signals we take over */
+    int sigfd;     /* signalfd for `set` */
+    int cancel_fd; /* eventfd: written on the first signal, polled by the solver and executor */
+    int stop_fd;   /* eventfd: ends the watcher */
+    pthread_t watcher;
+    bool running;
+    pthread_mutex_t lock; /* guards armed and signo */
+    bool armed;           /* the build has work to clean up: a signal cancels it */
+    int signo;            /* the first signal received while armed; 0: none */
+};
+
+static const char *
+signal_name(int sig)
+{
+    switch (sig) {
+    case SIGINT:
+        return "SIGINT";
+    case SIGTERM:
+        return "SIGTERM";
+    case SIGHUP:
+        return "SIGHUP";
+    default:
+        return "a signal";
+    }
+}
+
+static void *
+interrupt_watch(void *arg)
+{
+    struct interrupt *in = arg;
+    for (;;) {
+        struct pollfd pf[2] = {{.fd = in->sigfd, .events = POLLIN},
+                               {.fd = in->stop_fd, .events = POLLIN}};
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return NULL;
+        }
+        if (pf[1].revents)
+            return NULL;
+        struct signalfd_siginfo si;
+        if (!(pf[0].revents & POLLIN) || read(in->sigfd, &si, sizeof si) != (ssize_t)sizeof si)
+            continue;
+        int sig = (int)si.ssi_signo;
+        pthread_mutex_lock(&in->lock);
+        if (!in->armed || in->signo) {
+            /* nothing to clean up yet, or asked twice: stop now (no stdio: another thread may
+             * hold stderr's lock) */
+            if (in->armed)
+                dprintf(STDERR_FILENO,
+                        "slipway: build interrupted again (%s): exiting without cleaning up; "
+                        "`slipway prune` removes what is left\n",
+                        signal_name(sig));
+            else
+                dprintf(STDERR_FILENO, "slipway: build interrupted (%s)\n", signal_name(sig));
+            _exit(128 + sig);
+        }
+        in->signo = sig;
+        uint64_t one = 1;
+        if (write(in->cancel_fd, &one, sizeof one) < 0) {
+            /* an eventfd write only fails on overflow, which one write cannot reach */
+        }
+        pthread_mutex_unlock(&in->lock);
+    }
+}
+
+/* A descriptor above stdio, so that a cancel_fd is never 0 (solve_opts ignores 0). */
+static int
+above_stdio(int fd)
+{
+    if (fd < 0 || fd > 2)
+        return fd;
+    int n = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    close(fd);
+    return n;
+}
+
+/* Take over the signals and start the watcher. Called while the process has one thread. */
+static int
+interrupt_start(struct interrupt *in, struct sw_error **err)
+{
+    *in = (struct interrupt){.sigfd = -1, .cancel_fd = -1, .stop_fd = -1};
+    pthread_mutex_init(&in->lock, NULL);
+    sigemptyset(&in->set);
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction sa;
+        if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler != SIG_IGN)
+            sigaddset(&in->set, sigs[i]);
+    }
+    int e = pthread_sigmask(SIG_BLOCK, &in->set, NULL);
+    if (e != 0)
+        return sw_error_set(err, SW_EIO, e, NULL, "blocking signals: %s", strerror(e));
+    in->sigfd = above_stdio(signalfd(-1, &in->set, SFD_CLOEXEC));
+    in->cancel_fd = above_stdio(eventfd(0, EFD_CLOEXEC));
+    in->stop_fd = above_stdio(eventfd(0, EFD_CLOEXEC));
+    if (in->sigfd < 0 || in->cancel_fd < 0 || in->stop_fd < 0)
+        return sw_error_set(err, SW_EIO, errno, NULL, "setting up signal handling: %s",
+                            strerror(errno));
+    e = pthread_create(&in->watcher, NULL, interrupt_watch, in);
+    if (e != 0)
+        return sw_error_set(err, SW_EIO, e, NULL, "starting the signal watcher: %s", strerror(e));
+    in->running = true;
+    return 0;
+}
+
+/* From now on a signal cancels the build rather than ending the process. */
+static void
+interrupt_arm(struct interrupt *in)
+{
+    pthread_mutex_lock(&in->lock);
+    in->armed = true;
+    pthread_mutex_unlock(&in->lock);
+}
+
+/* The signal that canceled the build, 0 if none. */
+static int
+interrupt_signal(struct interrupt *in)
+{
+    pthread_mutex_lock(&in->lock);
+    int sig = in->signo;
+    pthread_mutex_unlock(&in->lock);
+    return sig;
+}
+
+/* Stop the watcher and close the descriptors. The signals stay blocked: a signal that arrives
+ * from now on is pending when the process exits, which it is about to do. */
+static void
+interrupt_stop(struct interrupt *in)
+{
+    if (in->running) {
+        uint64_t one = 1;
+        if (write(in->stop_fd, &one, sizeof one) != (ssize_t)sizeof one)
+            return; /* cannot happen (an eventfd at 0); the process exits next anyway */
+        pthread_join(in->watcher, NULL);
+    }
+    if (in->sigfd >= 0)
+        close(in->sigfd);
+    if (in->cancel_fd >= 0)
+        close(in->cancel_fd);
+    if (in->stop_fd >= 0)
+        close(in->stop_fd);
+    pthread_mutex_destroy(&in->lock);
+}
+
 static int
 write_text_file(const char *path, const char *text, struct sw_error **err)
 {
@@ -410,6 +598,7 @@ metadata_json(char **out, const struct solve_result *res, const struct sw_strv *
  */
 
 struct build_run {
+    struct interrupt *intr;
     struct store *store;
     struct store_lock *lock;
     struct progress *progress;
@@ -501,6 +690,7 @@ do_build(struct build_run *b, const struct build_opts *o, struct sw_error **err)
     }
     if (r < 0)
         return r;
+    interrupt_arm(b->intr); /* from here on, a signal cancels and the work dir is cleaned up */
     if (asprintf(&b->work, "%s/tmp/build-XXXXXX", store_root(b->store)) < 0 || !mkdtemp(b->work))
         return sw_error_set(err, SW_EIO, errno, NULL, "creating a work directory: %s",
                             strerror(errno));
@@ -512,6 +702,16 @@ do_build(struct build_run *b, const struct build_opts *o, struct sw_error **err)
     else if (o->compression && strcmp(o->compression, "gzip"))
         return sw_error_set(err, SW_EINVAL, 0, NULL,
                             "--compression must be gzip, zstd or none, not \"%s\"", o->compression);
+    /* --executor oci: the runtime keeps its state in the build's work directory */
+    struct ctr_executor *oci = NULL;
+    if (o->executor && !strcmp(o->executor, "oci")) {
+        sw_autofree char *state = NULL;
+        if (asprintf(&state, "%s/oci-state", b->work) < 0)
+            return sw_error_oom(err);
+        r = ctr_oci_executor_new(&oci, o->runtime ? o->runtime : "runc", state, err);
+        if (r < 0)
+            return r;
+    }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     struct solve_opts so = {.store = b->store,
                             .work_dir = b->work,
@@ -521,17 +721,21 @@ do_build(struct build_run *b, const struct build_opts *o, struct sw_error **err)
                             .progress = b->progress,
                             .labels = o->labels.v,
                             .nlabels = o->labels.n,
-                            .executor = ctr_native_executor(),
+                            .executor = oci ? oci : ctr_native_executor(),
                             .network = !o->network || !strcmp(o->network, "default") ? PLAN_NET_HOST
                                        : !strcmp(o->network, "none")                 ? PLAN_NET_NONE
                                                                      : PLAN_NET_HOST,
                             .copy_snapshotter = getenv("SLIPWAY_SNAPSHOTTER") &&
-                                                !strcmp(getenv("SLIPWAY_SNAPSHOTTER"), "copy")};
+                                                !strcmp(getenv("SLIPWAY_SNAPSHOTTER"), "copy"),
+                            .cancel_fd = b->intr->cancel_fd};
     unsigned steps = 0;
     for (size_t i = 0; i < b->plan->nops; i++)
         steps += b->plan->ops[i].kind != PLAN_SCRATCH;
     progress_build_start(b->progress, name, o->target, steps);
     r = solve_build(&b->res, b->plan, &so, err);
+    if (r == 0 && interrupt_signal(b->intr)) /* canceled after the last op: no tags, no outputs */
+        r = sw_error_set(err, SW_EINTERNAL, ECANCELED, NULL, "build canceled");
+    ctr_oci_executor_free(oci);
     for (size_t i = 0; r == 0 && i < o->tags.n; i++) {
         struct store_desc d = {
             .media_type = b->res.manifest_desc.media_type,
@@ -575,9 +779,13 @@ cli_cmd_build(int argc, char **argv)
         return pr > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     }
     struct sw_error *err = NULL;
-    struct build_run b = {0};
+    struct interrupt intr;
+    struct build_run b = {.intr = &intr};
     enum progress_mode mode;
-    int r = private_mounts(&err); /* first: the process has no other thread yet */
+    /* first: the process has no other thread yet */
+    int r = interrupt_start(&intr, &err);
+    if (r == 0)
+        r = private_mounts(&err);
     if (r == 0)
         r = progress_mode_parse(&mode, o.quiet ? "quiet" : o.progress, stderr, &err);
     if (r == 0)
@@ -585,7 +793,22 @@ cli_cmd_build(int argc, char **argv)
     if (r == 0)
         r = do_build(&b, &o, &err);
     int status = CLI_EXIT_OK;
-    if (r < 0) {
+    int sig = r < 0 ? interrupt_signal(&intr) : 0;
+    if (sig) {
+        /* whatever failed, it failed because we canceled it: say so, with the signal */
+        sw_error_free(err);
+        err = NULL;
+        sw_error_set(&err, SW_EINTERNAL, ECANCELED, NULL, "build interrupted (%s)",
+                     signal_name(sig));
+        if (b.progress) {
+            progress_error(b.progress, err);
+            progress_build_end(b.progress, false, NULL, NULL, 0);
+        }
+        if (!b.progress || mode != PROGRESS_JSON)
+            fprintf(stderr, "slipway: %s\n", err ? err->msg : "build interrupted");
+        sw_error_free(err);
+        status = 128 + sig;
+    } else if (r < 0) {
         if (b.progress) {
             progress_error(b.progress, err);
             progress_build_end(b.progress, false, NULL, NULL, 0);
@@ -602,7 +825,8 @@ cli_cmd_build(int argc, char **argv)
         if (o.quiet)
             printf("%s\n", b.res.config_desc.digest.str);
     }
-    build_run_free(&b);
+    build_run_free(&b); /* removes the work dir */
+    interrupt_stop(&intr);
     build_opts_free(&o);
     return status;
 }

@@ -65,6 +65,23 @@ struct ctr_executor {
  */
 const struct ctr_executor *ctr_native_executor(void);
 
+/*
+ * The OCI-runtime executor: writes a bundle (config.json from ctr_spec_to_json, with Docker's
+ * default capabilities) in a private temporary directory ($TMPDIR or /tmp) and runs
+ * `RUNTIME --root STATE_ROOT run --bundle DIR ID` with a unique id per run. `runtime` is "runc",
+ * "crun" (looked up in PATH, then the standard directories) or a path; NULL means "runc".
+ * `state_root` is the runtime's --root: a private directory, created (0700) if missing. Fails with
+ * -SW_ENOTFOUND when the runtime is missing (the message names the Debian package). A runtime that
+ * cannot start the container is an error quoting the runtime's message
+ * ("runc: exec: \"foo\": executable file not found in $PATH"); a process killed by signal N is
+ * reported as exit code 128+N (the runtime's own exit status). Needs root. See docs/executor.md.
+ * The executor is immutable: many runs may use it at once. Free it with ctr_oci_executor_free.
+ */
+int ctr_oci_executor_new(struct ctr_executor **out, const char *runtime, const char *state_root,
+                         struct sw_error **err);
+/* Accepts NULL, and ignores an executor that is not an OCI one (the native executor). */
+void ctr_oci_executor_free(struct ctr_executor *ex);
+
 /* Run one container with ex (see struct ctr_executor_ops.run). Never leaves a child process, a
  * zombie or a mount behind in the caller, also on failure and on cancel. The caller must not reap
  * children it did not start (waitpid(-1)) while a run is in progress. */

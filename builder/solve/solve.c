@@ -4,6 +4,7 @@
 #include "solve_internal.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,6 +216,16 @@ next_ready(struct sched *q, size_t *id)
     return false;
 }
 
+/* Has the caller canceled the build (solve_opts.cancel_fd readable)? */
+static bool
+canceled(const struct solve_opts *o)
+{
+    if (o->cancel_fd <= 0)
+        return false;
+    struct pollfd pf = {.fd = o->cancel_fd, .events = POLLIN};
+    return poll(&pf, 1, 0) > 0 && (pf.revents & POLLIN);
+}
+
 static bool
 shows_progress(const struct plan_op *op)
 {
@@ -233,6 +244,11 @@ worker(void *arg)
             pthread_cond_wait(&q->cond, &q->lock);
         if (q->failed || !q->remaining)
             break;
+        if (canceled(S->o)) { /* no new op starts; running ones see the cancel themselves */
+            q->failed = true;
+            sw_error_set(&q->err, SW_EINTERNAL, ECANCELED, NULL, "build canceled");
+            break;
+        }
         q->running[id] = true;
         q->active++;
         pthread_mutex_unlock(&q->lock);

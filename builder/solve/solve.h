@@ -36,6 +36,10 @@ struct solve_opts {
     const struct ctr_executor *executor; /* NULL: RUN fails with its location */
     enum plan_network network;           /* --network: what RUN's "default" means */
     bool copy_snapshotter;               /* no overlayfs: copy-based snapshots */
+    /* cancel: once this descriptor is readable (an eventfd the caller writes on SIGINT, say),
+     * running RUN steps are killed and no further op starts; the build fails. It is polled, never
+     * read. Only values > 0 count: 0 (zero-initialized opts) is standard input, not a cancel. */
+    int cancel_fd;
 };
 
 /* The built target: its config and manifest, both stored as blobs. */

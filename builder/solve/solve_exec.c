@@ -99,7 +99,7 @@ build_argv(const struct plan_exec *e, const struct img_config *cfg, struct sw_st
 /* The environment: the config's ENV, then ARGs ENV does not set, then the proxy build args. */
 static int
 build_env(const struct plan *p, const struct plan_exec *e, const struct img_config *cfg,
-          struct ctr_spec *spec, struct sw_error **err)
+          const char *home_dir, struct ctr_spec *spec, struct sw_error **err)
 {
     int r = 0;
     bool has_path = false;
@@ -123,6 +123,14 @@ build_env(const struct plan *p, const struct plan_exec *e, const struct img_conf
     if (r == 0 && !has_path)
         r = ctr_spec_add_env(
             spec, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", err);
+    /* like docker (and runc): HOME is the user's home from /etc/passwd unless ENV sets it */
+    if (r == 0 && !img_config_env_get(cfg, "HOME")) {
+        char *home = NULL;
+        if (asprintf(&home, "HOME=%s", home_dir && *home_dir ? home_dir : "/") < 0)
+            return sw_error_oom(err);
+        r = ctr_spec_add_env(spec, home, err);
+        free(home);
+    }
     return r;
 }
 
@@ -272,7 +280,7 @@ prepare_spec(struct solver *S, const struct plan_op *op, struct op_state *st, co
     if (r == 0)
         r = ctr_spec_set_args(spec, (const char *const *)argv->v, err);
     if (r == 0)
-        r = build_env(S->p, e, st->config, spec, err);
+        r = build_env(S->p, e, st->config, ids->home, spec, err);
     spec->process.uid = ids->uid;
     spec->process.gid = ids->gid;
     if (r == 0 && ids->ngroups)
@@ -356,7 +364,8 @@ solve_exec(struct solver *S, const struct plan_op *op, struct op_state *out, str
         r = prepare_spec(S, op, out, snap_merged_path(m), dir, &ids, &spec, &argv, etc_paths,
                          &script_path, err);
     struct out_ctx oc = {.progress = S->o->progress, .id = (unsigned)op->id + 1};
-    struct ctr_io io = {.output = on_output, .ctx = &oc, .cancel_fd = -1};
+    struct ctr_io io = {
+        .output = on_output, .ctx = &oc, .cancel_fd = S->o->cancel_fd > 0 ? S->o->cancel_fd : -1};
     struct ctr_result res = {0};
     if (r == 0)
         r = ctr_run(S->o->executor, &res, &spec, &io, err);
