@@ -1338,3 +1338,21 @@ layer_writer_finish(struct layer_writer *w, struct layer_result *result, struct 
         *result = res;
     return r;
 }
+
+enum layer_entry_type
+layer_entry_type_from_mode(mode_t m)
+{
+    if (S_ISDIR(m))
+        return LAYER_ENTRY_DIR;
+    if (S_ISLNK(m))
+        return LAYER_ENTRY_SYMLINK;
+    if (S_ISCHR(m))
+        return LAYER_ENTRY_CHAR;
+    if (S_ISBLK(m))
+        return LAYER_ENTRY_BLOCK;
+    if (S_ISFIFO(m))
+        return LAYER_ENTRY_FIFO;
+    if (S_ISSOCK(m))
+        return LAYER_ENTRY_SOCKET;
+    return LAYER_ENTRY_REG;
+}

@@ -129,6 +129,9 @@ struct layer_entry {
 
 struct layer_writer;
 
+/* The entry type of a file mode (st_mode): regular, dir, symlink, char, block, fifo, socket. */
+enum layer_entry_type layer_entry_type_from_mode(mode_t mode);
+
 struct layer_result {
     struct sw_digest diff_id; /* sha256 of the uncompressed tar */
     struct sw_digest digest;  /* sha256 of the bytes given to the sink */

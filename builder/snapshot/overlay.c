@@ -227,24 +227,6 @@ read_xattrs(const char *path, struct xattrs *out, struct sw_error **err)
     return 0;
 }
 
-static enum layer_entry_type
-entry_type(mode_t m)
-{
-    if (S_ISDIR(m))
-        return LAYER_ENTRY_DIR;
-    if (S_ISLNK(m))
-        return LAYER_ENTRY_SYMLINK;
-    if (S_ISCHR(m))
-        return LAYER_ENTRY_CHAR;
-    if (S_ISBLK(m))
-        return LAYER_ENTRY_BLOCK;
-    if (S_ISFIFO(m))
-        return LAYER_ENTRY_FIFO;
-    if (S_ISSOCK(m))
-        return LAYER_ENTRY_SOCKET;
-    return LAYER_ENTRY_REG;
-}
-
 /* Add the entry at host path `host` (already lstat'ed) as layer path `rel`. */
 static int
 add_host_entry(struct layer_writer *w, const char *rel, const char *host, const struct stat *st,
@@ -252,7 +234,7 @@ add_host_entry(struct layer_writer *w, const char *rel, const char *host, const 
 {
     struct layer_entry e = {
         .path = rel,
-        .type = entry_type(st->st_mode),
+        .type = layer_entry_type_from_mode(st->st_mode),
         .mode = st->st_mode & 07777,
         .uid = st->st_uid,
         .gid = st->st_gid,

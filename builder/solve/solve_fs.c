@@ -97,24 +97,6 @@ store_sink(void *ctx, const void *buf, size_t n, struct sw_error **err)
     return store_writer_write(ctx, buf, n, err);
 }
 
-static enum layer_entry_type
-entry_type(mode_t m)
-{
-    if (S_ISDIR(m))
-        return LAYER_ENTRY_DIR;
-    if (S_ISLNK(m))
-        return LAYER_ENTRY_SYMLINK;
-    if (S_ISCHR(m))
-        return LAYER_ENTRY_CHAR;
-    if (S_ISBLK(m))
-        return LAYER_ENTRY_BLOCK;
-    if (S_ISFIFO(m))
-        return LAYER_ENTRY_FIFO;
-    if (S_ISSOCK(m))
-        return LAYER_ENTRY_SOCKET;
-    return LAYER_ENTRY_REG;
-}
-
 int
 solve_write_layer(struct solver *S,
                   int (*fill)(void *ctx, struct layer_writer *w, struct sw_error **err), void *ctx,
@@ -160,7 +142,7 @@ fill_items(void *ctx, struct layer_writer *lw, struct sw_error **err)
         const struct copy_item *it = &items->v[i];
         struct layer_entry e = {
             .path = it->path,
-            .type = entry_type(it->mode),
+            .type = layer_entry_type_from_mode(it->mode),
             .mode = it->mode & 07777,
             .uid = it->uid,
             .gid = it->gid,
