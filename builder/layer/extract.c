@@ -23,6 +23,7 @@
 
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/fs.h"
 
 #define WHITEOUT_PREFIX ".wh."
 #define WHITEOUT_META_PREFIX ".wh..wh."
@@ -360,29 +361,10 @@ open_parent(struct xctx *x, const char *path, bool create, bool quiet, bool writ
 static int
 list_dir(struct xctx *x, int dfd, struct sw_strv *names, struct sw_error **err)
 {
-    int dup = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
-    DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
-    if (!d) {
-        if (dup >= 0)
-            close(dup);
-        return sys_fail(x, err, "cannot list", "directory");
-    }
-    struct dirent *de;
-    int r = 0;
-    errno = 0;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        if (sw_strv_push(names, de->d_name) < 0) {
-            r = sw_error_oom(err);
-            break;
-        }
-        errno = 0;
-    }
-    if (!r && errno)
-        r = sys_fail(x, err, "cannot list", "directory");
-    closedir(d);
-    return r;
+    int r = sw_dir_names(names, dfd, false);
+    if (r == -SW_ENOMEM)
+        return sw_error_oom(err);
+    return r < 0 ? sys_fail(x, err, "cannot list", "directory") : 0;
 }
 
 /* rm -rf name (relative to dfd), never following symlinks. */

@@ -30,6 +30,7 @@
 
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/fs.h"
 
 #define CHUNK_SIZE (1u << 20) /* file contents are read and written in 1 MiB pieces */
 #define WHITEOUT_PREFIX ".wh."
@@ -562,12 +563,6 @@ struct tree_walk {
     struct sw_buf rel;  /* path relative to the walked directory */
 };
 
-static int
-cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Read a symlink's target (whatever its length). */
 static int
 read_link(int dirfd, const char *name, const char *what, char **out, struct sw_error **err)
@@ -780,37 +775,15 @@ tree_add_one(struct tree_walk *t, int dirfd, const char *name, const struct stat
 static int
 tree_walk_dir(struct tree_walk *t, int dirfd, struct sw_error **err)
 {
-    int dupfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    DIR *d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
-    if (!d) {
+    struct sw_strv names = {0};
+    int r = sw_dir_names(&names, dirfd, true);
+    if (r < 0) {
         int e = errno;
-        if (dupfd >= 0)
-            close(dupfd);
+        sw_strv_free(&names);
+        if (r == -SW_ENOMEM)
+            return sw_error_oom(err);
         return sw_error_set(err, SW_EIO, e, NULL, "%s: %s", sw_buf_cstr(&t->src), strerror(e));
     }
-    struct sw_strv names = {0};
-    int r = 0;
-    struct dirent *de;
-    errno = 0;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        if (sw_strv_push(&names, de->d_name) < 0) {
-            r = sw_error_oom(err);
-            break;
-        }
-        errno = 0;
-    }
-    if (!r && errno)
-        r = sw_error_set(err, SW_EIO, errno, NULL, "%s: readdir: %s", sw_buf_cstr(&t->src),
-                         strerror(errno));
-    closedir(d);
-    if (r < 0) {
-        sw_strv_free(&names);
-        return r;
-    }
-    if (names.n)
-        qsort(names.v, names.n, sizeof *names.v, cmp_str);
 
     size_t src_len = t->src.len, rel_len = t->rel.len;
     for (size_t i = 0; i < names.n && r == 0; i++) {

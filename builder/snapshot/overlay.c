@@ -63,37 +63,15 @@ path_join(const char *a, const char *b)
     return s;
 }
 
-static int
-cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The names in a directory, without "." and "..", in strcmp order. */
 static int
 list_names(const char *dir, struct sw_strv *names, struct sw_error **err)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return sys_err(err, "cannot list", dir);
-    struct dirent *de;
-    int r = 0;
-    errno = 0;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        if (sw_strv_push(names, de->d_name) < 0) {
-            r = sw_error_oom(err);
-            break;
-        }
-        errno = 0;
-    }
-    if (r == 0 && errno)
-        r = sys_err(err, "cannot list", dir);
-    closedir(d);
-    if (r == 0 && names->n > 1)
-        qsort(names->v, names->n, sizeof *names->v, cmp_str);
-    return r;
+    sw_autoclose int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int r = fd < 0 ? -SW_EIO : sw_dir_names(names, fd, true);
+    if (r == -SW_ENOMEM)
+        return sw_error_oom(err);
+    return r < 0 ? sys_err(err, "cannot list", dir) : 0;
 }
 
 static bool

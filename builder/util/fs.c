@@ -1,6 +1,8 @@
 #include "fs.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,4 +64,46 @@ sw_mkdir_p(const char *path, mode_t mode, struct sw_error **err)
     }
     free(p);
     return 0;
+}
+
+static int
+cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+sw_dir_names(struct sw_strv *out, int dirfd, bool sorted)
+{
+    int dup = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
+    if (!d) {
+        int e = errno;
+        if (dup >= 0)
+            close(dup);
+        errno = e;
+        return -SW_EIO;
+    }
+    size_t first = out->n;
+    int r = 0, e = 0;
+    struct dirent *de;
+    errno = 0;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        if (sw_strv_push(out, de->d_name) < 0) {
+            r = -SW_ENOMEM;
+            break;
+        }
+        errno = 0;
+    }
+    if (r == 0 && errno) {
+        e = errno;
+        r = -SW_EIO;
+    }
+    closedir(d);
+    if (r == 0 && sorted && out->n - first > 1)
+        qsort(out->v + first, out->n - first, sizeof *out->v, cmp_names);
+    errno = e;
+    return r;
 }
