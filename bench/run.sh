@@ -369,12 +369,7 @@ measure() {
                 fi
                 [ "$mode" = change ] && echo "changed: $tool run $i $(date +%s%N)" >"$changed"
                 if ! sw_build "$root" "$ctx" "$tag"; then
-                    if [ "$scen" = run-20 ] && grep -q 'RUN needs a container executor' "$LOGF"; then
-                        status "$scen" "$tool" n/a "RUN not supported yet"
-                        log "$scen / $tool: n/a (RUN not supported yet)"
-                    else
-                        failed_build "$scen" "$tool" "$LOGF"
-                    fi
+                    failed_build "$scen" "$tool" "$LOGF"
                     rm -rf "$root"
                     return
                 fi
@@ -454,7 +449,6 @@ function maxv(s,   a, n, i, m) {
 function jstr(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); return "\"" s "\"" }
 function cell(sc, t) {
     if ((sc, t) in med) return sprintf("%.3f s", med[sc, t])
-    if (st[sc, t] == "n/a" && note[sc, t] ~ /RUN not supported/) return "n/a (RUN not supported yet)"
     return st[sc, t] == "" ? "n/a" : st[sc, t]
 }
 function ratio(sc, t) {

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "dockerfile/ignore.h"
+#include "dockerfile/lower.h"
 #include "dockerfile/stages.h"
 #include "export/export.h"
 #include "plan/plan.h"
@@ -675,7 +676,7 @@ do_build(struct build_run *b, const struct build_opts *o, struct sw_error **err)
     for (size_t i = 0; i < b->build->nwarnings; i++)
         progress_warning(b->progress, b->build->warnings[i].rule, b->build->warnings[i].msg,
                          &b->build->warnings[i].span);
-    r = plan_from_dockerfile(&b->plan, b->build, context, &b->ignore, err);
+    r = df_lower(&b->plan, b->build, context, &b->ignore, err);
     if (r == 0)
         r = check_exec(b->plan, err);
     /* names are checked before any work is done */

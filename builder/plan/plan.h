@@ -5,7 +5,7 @@
  * source (scratch, an image, an OCI layout) and every later op extends the previous one (input
  * 0). COPY reads a second input: the build context or the last op of another stage. Each op keeps
  * its source span and a description for progress output. Ops are plain data: no file system, no
- * network. The Dockerfile lowering (plan_from_dockerfile) lives in lower_dockerfile.c; the Lua
+ * network. Frontends build it: the Dockerfile's lowering is builder/dockerfile/lower.h; the Lua
  * frontend will build the same structures.
  */
 #ifndef SLIPWAY_PLAN_H
@@ -168,11 +168,5 @@ int plan_add_op(struct plan *p, struct plan_op *op, size_t *id, struct sw_error 
 void plan_op_clear(struct plan_op *op);
 const char *plan_op_kind_name(enum plan_op_kind k);
 void plan_free(struct plan *p);
-
-struct df_build;
-/* Lower a resolved Dockerfile into a plan. Only needed stages get ops. `context_dir` may be
- * NULL (no context: COPY from it fails at solve time); ignore are the .dockerignore patterns. */
-int plan_from_dockerfile(struct plan **out, const struct df_build *b, const char *context_dir,
-                         const struct sw_strv *ignore, struct sw_error **err);
 
 #endif

@@ -1,14 +1,13 @@
 /*
- * Lowering a resolved Dockerfile (builder/dockerfile/stages.h) into a build plan.
+ * Lowering a resolved Dockerfile (stages.h) into a build plan. See lower.h.
  */
-#include "plan.h"
+#include "lower.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../dockerfile/stages.h"
 #include "../util/cleanup.h"
 
 struct lower {
@@ -372,8 +371,8 @@ lower_stage(struct lower *L, size_t si, struct sw_error **err)
 }
 
 int
-plan_from_dockerfile(struct plan **out, const struct df_build *b, const char *context_dir,
-                     const struct sw_strv *ignore, struct sw_error **err)
+df_lower(struct plan **out, const struct df_build *b, const char *context_dir,
+         const struct sw_strv *ignore, struct sw_error **err)
 {
     struct plan *p = calloc(1, sizeof *p);
     struct lower L = {
