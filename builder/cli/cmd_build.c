@@ -3,6 +3,7 @@
  * in the embedded store -> tags and outputs.
  */
 #include "cli.h"
+#include "build_secrets.h"
 #include "cli_common.h"
 
 #include <errno.h>
@@ -608,6 +609,7 @@ struct build_run {
     struct df_build *build;
     struct plan *plan;
     struct sw_strv ignore, full_names;
+    struct build_secrets secrets;
     struct solve_result res;
 };
 
@@ -620,6 +622,7 @@ build_run_free(struct build_run *b)
     df_ast_free(b->ast);
     sw_strv_free(&b->ignore);
     sw_strv_free(&b->full_names);
+    build_secrets_clear(&b->secrets);
     if (b->work)
         sw_rmtree(b->work, NULL);
     free(b->work);
@@ -651,7 +654,9 @@ do_build(struct build_run *b, const struct build_opts *o, struct sw_error **err)
     }
     size_t len = 0;
     const char *name = strcmp(b->dockerfile, "-") ? b->dockerfile : "<stdin>";
-    int r = cli_read_file(&b->src, &len, b->dockerfile, err);
+    int r = build_secrets_parse(&b->secrets, &o->secrets, &o->ssh, err);
+    if (r == 0)
+        r = cli_read_file(&b->src, &len, b->dockerfile, err);
     if (r == 0)
         r = df_parse(&b->ast, b->src, len, name, err);
     if (r == 0)
@@ -728,6 +733,10 @@ do_build(struct build_run *b, const struct build_opts *o, struct sw_error **err)
                                                                      : PLAN_NET_HOST,
                             .copy_snapshotter = getenv("SLIPWAY_SNAPSHOTTER") &&
                                                 !strcmp(getenv("SLIPWAY_SNAPSHOTTER"), "copy"),
+                            .secrets = b->secrets.secrets,
+                            .nsecrets = b->secrets.nsecrets,
+                            .ssh = b->secrets.ssh,
+                            .nssh = b->secrets.nssh,
                             .cancel_fd = b->intr->cancel_fd};
     unsigned steps = 0;
     for (size_t i = 0; i < b->plan->nops; i++)

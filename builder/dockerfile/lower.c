@@ -240,31 +240,111 @@ lower_copy(struct lower *L, struct plan_op *op, const struct df_instr *in, size_
     return 0;
 }
 
+/* The extra inputs of a RUN: the ops its mounts read. */
+struct op_ids {
+    size_t *v;
+    size_t n;
+};
+
 static int
-lower_exec(struct plan_op *op, const struct df_instr *in, const struct sw_strv *args)
+op_ids_push(struct op_ids *ids, size_t id)
+{
+    size_t *v = realloc(ids->v, (ids->n + 1) * sizeof *v);
+    if (!v)
+        return -SW_ENOMEM;
+    v[ids->n++] = id;
+    ids->v = v;
+    return 0;
+}
+
+/* The op a mount's from= names (a stage, else an image), or the context when from is NULL. */
+static int
+mount_input(struct lower *L, const struct df_mount *dm, const struct plan_op *op,
+            const struct df_instr *in, size_t *id, struct sw_error **err)
+{
+    if (!dm->from)
+        return context_op(L, id, err);
+    long s = df_build_find_stage(L->b, dm->from);
+    if (s >= 0) {
+        *id = L->stage_last[s];
+        return 0;
+    }
+    return image_op(L, dm->from, &L->b->target_platform, op->stage, &in->span, id, err);
+}
+
+static int
+lower_mount(struct lower *L, struct plan_op *op, const struct df_instr *in,
+            const struct df_mount *dm, struct plan_mount *pm, struct op_ids *extra,
+            struct sw_error **err)
+{
+    static const enum plan_mount_type types[] = {
+        [DF_MOUNT_BIND] = PLAN_MOUNT_BIND,     [DF_MOUNT_CACHE] = PLAN_MOUNT_CACHE,
+        [DF_MOUNT_TMPFS] = PLAN_MOUNT_TMPFS,   [DF_MOUNT_SECRET] = PLAN_MOUNT_SECRET,
+        [DF_MOUNT_SSH] = PLAN_MOUNT_SSH,
+    };
+    pm->type = types[dm->type];
+    pm->readonly = dm->readonly;
+    pm->required = dm->required;
+    pm->sharing = dm->sharing == DF_SHARING_PRIVATE  ? PLAN_SHARING_PRIVATE
+                  : dm->sharing == DF_SHARING_LOCKED ? PLAN_SHARING_LOCKED
+                                                     : PLAN_SHARING_SHARED;
+    pm->size = dm->size;
+    pm->mode = dm->mode;
+    pm->uid = dm->uid;
+    pm->gid = dm->gid;
+    pm->target = xstrdup(dm->target);
+    pm->id = xstrdup(dm->id);
+    pm->env = xstrdup(dm->env);
+    if ((dm->target && !pm->target) || (dm->id && !pm->id) || (dm->env && !pm->env))
+        return sw_error_oom(err);
+    /* a bind reads the context unless from= says otherwise; a cache only with from= */
+    bool sourced = pm->type == PLAN_MOUNT_BIND || (pm->type == PLAN_MOUNT_CACHE && dm->from);
+    if (!sourced)
+        return 0;
+    size_t id;
+    int r = mount_input(L, dm, op, in, &id, err);
+    if (r < 0)
+        return r;
+    if (op_ids_push(extra, id) < 0 || !(pm->source = strdup(dm->source ? dm->source : "/")))
+        return sw_error_oom(err);
+    pm->input = extra->n; /* input 0 is the parent */
+    pm->from_context = !dm->from;
+    return 0;
+}
+
+static int
+lower_exec(struct lower *L, struct plan_op *op, const struct df_instr *in,
+           const struct sw_strv *args, struct op_ids *extra, struct sw_error **err)
 {
     struct plan_exec *e = &op->u.exec;
     op->kind = PLAN_EXEC;
     e->shell = in->u.run.prepend_shell;
     if (sw_strv_append_all(&e->cmdline, &in->u.run.cmdline) < 0 ||
         sw_strv_append_all(&e->args, args) < 0)
-        return -SW_ENOMEM;
+        return sw_error_oom(err);
     e->network = in->u.run.network == DF_NETWORK_NONE   ? PLAN_NET_NONE
                  : in->u.run.network == DF_NETWORK_HOST ? PLAN_NET_HOST
                                                         : PLAN_NET_DEFAULT;
-    if (sw_strv_append_all(&e->mounts, &in->u.run.mount_specs) < 0)
-        return -SW_ENOMEM;
+    e->mounts = calloc(in->u.run.nmounts ? in->u.run.nmounts : 1, sizeof *e->mounts);
+    if (!e->mounts)
+        return sw_error_oom(err);
+    for (size_t i = 0; i < in->u.run.nmounts; i++) {
+        e->nmounts++;
+        int r = lower_mount(L, op, in, &in->u.run.mounts[i], &e->mounts[i], extra, err);
+        if (r < 0)
+            return r;
+    }
     e->files = calloc(in->u.run.nfiles ? in->u.run.nfiles : 1, sizeof *e->files);
     e->chomp = calloc(in->u.run.nfiles ? in->u.run.nfiles : 1, sizeof *e->chomp);
     if (!e->files || !e->chomp)
-        return -SW_ENOMEM;
+        return sw_error_oom(err);
     for (size_t i = 0; i < in->u.run.nfiles; i++) {
         e->files[i].name = xstrdup(in->u.run.files[i].name);
         e->files[i].data = xstrdup(in->u.run.files[i].data);
         e->chomp[i] = in->u.run.files[i].chomp;
         e->nfiles++;
         if (!e->files[i].name || !e->files[i].data)
-            return -SW_ENOMEM;
+            return sw_error_oom(err);
     }
     return 0;
 }
@@ -295,6 +375,7 @@ lower_instr(struct lower *L, size_t si, size_t k, size_t nsteps, size_t *cur, st
         return 0;
     }
     struct plan_op op = {.stage = si, .span = in->span};
+    struct op_ids extra = {0};
     size_t src = 0;
     bool src_is_context = false;
     int r = 0;
@@ -308,7 +389,7 @@ lower_instr(struct lower *L, size_t si, size_t k, size_t nsteps, size_t *cur, st
         r = (op.u.mkdir.path = xstrdup(in->u.path)) ? 0 : sw_error_oom(err);
         break;
     case DF_RUN:
-        r = lower_exec(&op, in, args) < 0 ? sw_error_oom(err) : 0;
+        r = lower_exec(L, &op, in, args, &extra, err);
         break;
     default:
         r = lower_config(&op, in) < 0 ? sw_error_oom(err) : 0;
@@ -323,8 +404,11 @@ lower_instr(struct lower *L, size_t si, size_t k, size_t nsteps, size_t *cur, st
     if (r == 0 && (asprintf(&op.description, "[%s] %s", label, in->code ? in->code : "") < 0 ||
                    !(op.created_by = created_by(in))))
         r = sw_error_oom(err);
-    if (r == 0 && set_inputs(&op, *cur, src, op.kind == PLAN_COPY ? 2 : 1) < 0)
+    if (r == 0 && set_inputs(&op, *cur, src, op.kind == PLAN_COPY ? 2 : 1 + extra.n) < 0)
         r = sw_error_oom(err);
+    for (size_t i = 0; r == 0 && i < extra.n; i++)
+        op.inputs[1 + i] = extra.v[i];
+    free(extra.v);
     if (r < 0) {
         plan_op_clear(&op);
         return r;

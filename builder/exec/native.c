@@ -782,9 +782,11 @@ note_msg(struct run_state *st, const struct msg *m)
         st->status = *m;
 }
 
-/* Poll output, messages, cancel and init until init is gone and every pipe is closed. */
+/* Poll output, messages, cancel and init until init is gone and every pipe is closed. The
+ * pipes are the caller's: each one closed here is set to -1 there too (a second close of the same
+ * number could hit a descriptor another thread has opened since). */
 static int
-supervise(struct run_state *st, pid_t init, int out_r, int err_r, int info_r,
+supervise(struct run_state *st, pid_t init, int *out_r, int *err_r, int *info_r,
           const struct ctr_io *io, struct sw_error **err)
 {
     int pidfd = pidfd_open(init, 0);
@@ -794,16 +796,16 @@ supervise(struct run_state *st, pid_t init, int out_r, int err_r, int info_r,
         reap(init);
         return sw_error_set(err, SW_EIO, e, NULL, "pidfd_open: %s", strerror(e));
     }
-    int fds[3] = {out_r, err_r, info_r};
+    int *fds[3] = {out_r, err_r, info_r};
     bool init_done = false;
     int cancel = io && io->cancel_fd >= 0 ? io->cancel_fd : -1;
     char buf[16384];
     struct timespec deadline = {0};
-    while (!init_done || fds[0] >= 0 || fds[1] >= 0 || fds[2] >= 0) {
+    while (!init_done || *fds[0] >= 0 || *fds[1] >= 0 || *fds[2] >= 0) {
         struct pollfd pf[5];
         int n = 0;
         for (int i = 0; i < 3; i++)
-            pf[n++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+            pf[n++] = (struct pollfd){.fd = *fds[i], .events = POLLIN};
         pf[n++] = (struct pollfd){.fd = init_done ? -1 : pidfd, .events = POLLIN};
         pf[n++] = (struct pollfd){.fd = init_done ? -1 : cancel, .events = POLLIN};
         int timeout = -1;
@@ -833,19 +835,19 @@ supervise(struct run_state *st, pid_t init, int out_r, int err_r, int info_r,
         for (int i = 0; i < 2; i++) {
             if (!pf[i].revents)
                 continue;
-            ssize_t got = read(fds[i], buf, sizeof buf);
+            ssize_t got = read(*fds[i], buf, sizeof buf);
             if (got > 0 && io && io->output)
                 io->output(io->ctx, i == 0 ? CTR_STDOUT : CTR_STDERR, buf, (size_t)got);
             else if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN))
-                close_fd(&fds[i]);
+                close_fd(fds[i]);
         }
         if (pf[2].revents) {
             struct msg m;
-            ssize_t got = read_msg(fds[2], &m);
+            ssize_t got = read_msg(*fds[2], &m);
             if (got > 0)
                 note_msg(st, &m);
             else if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN))
-                close_fd(&fds[2]);
+                close_fd(fds[2]);
         }
         if (pf[4].revents && !st->canceled) {
             st->canceled = true;
@@ -946,7 +948,7 @@ native_run(const struct ctr_executor *ex, struct ctr_result *out, const struct c
         fcntl(outp[0], F_SETFL, fl | O_NONBLOCK);
         fl = fcntl(errp[0], F_GETFL);
         fcntl(errp[0], F_SETFL, fl | O_NONBLOCK);
-        r = supervise(&st, init, outp[0], errp[0], info[0], io, err);
+        r = supervise(&st, init, &outp[0], &errp[0], &info[0], io, err);
         if (r != 0)
             goto done;
     }

@@ -399,8 +399,8 @@ close_fd(int *fd)
 /* Poll output, cancel and the runtime until the runtime has exited and both pipes are closed.
  * Always reaps the runtime. */
 static int
-supervise(struct run_state *st, const struct oci_executor *o, const char *id, pid_t rt, int out_r,
-          int err_r, const struct ctr_io *io, struct sw_error **err)
+supervise(struct run_state *st, const struct oci_executor *o, const char *id, pid_t rt, int *out_r,
+          int *err_r, const struct ctr_io *io, struct sw_error **err)
 {
     int pidfd = pidfd_open(rt, 0);
     if (pidfd < 0) {
@@ -410,14 +410,14 @@ supervise(struct run_state *st, const struct oci_executor *o, const char *id, pi
         st->exited = true;
         return sw_error_set(err, SW_EIO, e, NULL, "pidfd_open: %s", strerror(e));
     }
-    int fds[2] = {out_r, err_r};
+    int *fds[2] = {out_r, err_r}; /* the caller's: a pipe closed here is -1 there too */
     int cancel = io && io->cancel_fd >= 0 ? io->cancel_fd : -1;
     struct timespec drain = {0}, next_kill = {0}, give_up = {0};
     char buf[16384];
-    while (!st->exited || fds[0] >= 0 || fds[1] >= 0) {
+    while (!st->exited || *fds[0] >= 0 || *fds[1] >= 0) {
         struct pollfd pf[4] = {
-            {.fd = fds[0], .events = POLLIN},
-            {.fd = fds[1], .events = POLLIN},
+            {.fd = *fds[0], .events = POLLIN},
+            {.fd = *fds[1], .events = POLLIN},
             {.fd = st->exited ? -1 : pidfd, .events = POLLIN},
             {.fd = st->exited || st->canceled ? -1 : cancel, .events = POLLIN},
         };
@@ -456,14 +456,14 @@ supervise(struct run_state *st, const struct oci_executor *o, const char *id, pi
         for (int i = 0; i < 2; i++) {
             if (!pf[i].revents)
                 continue;
-            ssize_t got = read(fds[i], buf, sizeof buf);
+            ssize_t got = read(*fds[i], buf, sizeof buf);
             if (got > 0) {
                 if (i == 1)
                     keep_tail(st, buf, (size_t)got);
                 if (io && io->output)
                     io->output(io->ctx, i == 0 ? CTR_STDOUT : CTR_STDERR, buf, (size_t)got);
             } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
-                close_fd(&fds[i]);
+                close_fd(fds[i]);
             }
         }
         if (pf[3].revents) {
@@ -603,7 +603,7 @@ oci_run(const struct ctr_executor *ex, struct ctr_result *out, const struct ctr_
     if (r == 0) {
         fcntl(outp[0], F_SETFL, fcntl(outp[0], F_GETFL) | O_NONBLOCK);
         fcntl(errp[0], F_SETFL, fcntl(errp[0], F_GETFL) | O_NONBLOCK);
-        r = supervise(&st, o, id, rt, outp[0], errp[0], io, err);
+        r = supervise(&st, o, id, rt, &outp[0], &errp[0], io, err);
     }
     close_fd(&outp[0]);
     close_fd(&errp[0]);

@@ -76,7 +76,14 @@ plan_op_clear(struct plan_op *op)
         sw_strv_free(&op->u.exec.args);
         free_inlines(op->u.exec.files, op->u.exec.nfiles);
         free(op->u.exec.chomp);
-        sw_strv_free(&op->u.exec.mounts);
+        for (size_t i = 0; i < op->u.exec.nmounts; i++) {
+            struct plan_mount *m = &op->u.exec.mounts[i];
+            free(m->source);
+            free(m->target);
+            free(m->id);
+            free(m->env);
+        }
+        free(op->u.exec.mounts);
         break;
     case PLAN_CONFIG:
         for (size_t i = 0; i < op->u.config.npairs; i++) {

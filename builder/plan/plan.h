@@ -27,7 +27,7 @@ enum plan_op_kind {
     PLAN_CONTEXT,    /* the local build context (a directory), with its ignore patterns */
     PLAN_COPY,       /* COPY / ADD: files into the file system, a new layer */
     PLAN_MKDIR,      /* WORKDIR's directory: created (owned by the user) when missing */
-    PLAN_EXEC,       /* RUN: a command in a container (the executor lands with issue 4) */
+    PLAN_EXEC,       /* RUN: a command in a container; inputs 1.. are its mounts' sources */
     PLAN_CONFIG,     /* a change of the image config only (ENV, LABEL, CMD, ...): no layer */
 };
 
@@ -101,6 +101,31 @@ enum plan_network {
     PLAN_NET_HOST,
 };
 
+/* RUN --mount (BuildKit semantics; docs/run-mounts.md). */
+enum plan_mount_type {
+    PLAN_MOUNT_BIND,   /* a directory or file of the context, a stage or an image */
+    PLAN_MOUNT_CACHE,  /* a persistent directory kept in the store per id */
+    PLAN_MOUNT_TMPFS,  /* an empty tmpfs */
+    PLAN_MOUNT_SECRET, /* a build secret as a file (or an env variable) */
+    PLAN_MOUNT_SSH,    /* an SSH agent socket */
+};
+enum plan_mount_sharing { PLAN_SHARING_SHARED, PLAN_SHARING_PRIVATE, PLAN_SHARING_LOCKED };
+
+struct plan_mount {
+    enum plan_mount_type type;
+    size_t input;      /* bind/cache with a source: index into the op's inputs; 0: none (cache) */
+    bool from_context; /* the input is the build context (bind without from=) */
+    char *source;      /* path in the input ("/" when not given); NULL for tmpfs/secret/ssh */
+    char *target;      /* absolute path in the container; NULL for a secret with only env= */
+    char *id;          /* cache, secret and ssh id */
+    char *env;         /* secret: the environment variable to set, or NULL */
+    bool readonly;     /* bind/secret/ssh default true; cache/tmpfs false */
+    bool required;     /* secret/ssh: a missing one fails the step */
+    enum plan_mount_sharing sharing;
+    int64_t size;            /* tmpfs size in bytes (0: the kernel's default) */
+    uint32_t mode, uid, gid; /* cache/secret/ssh */
+};
+
 struct plan_exec {
     struct sw_strv cmdline;    /* exec form argv, or [shell command line] */
     bool shell;                /* run cmdline[0] through SHELL */
@@ -109,7 +134,8 @@ struct plan_exec {
     bool *chomp;               /* per heredoc: <<- (strip leading TABs) */
     size_t nfiles;
     enum plan_network network;
-    struct sw_strv mounts; /* RUN --mount specs, expanded (the executor's mounts) */
+    struct plan_mount *mounts; /* RUN --mount, in the order written */
+    size_t nmounts;
 };
 
 struct plan_op {

@@ -22,6 +22,19 @@
 #include "../plan/plan.h"
 #include "../progress/progress.h"
 
+/* A build secret (--secret): read when a RUN mounts it, never stored, keyed or logged. */
+struct solve_secret {
+    const char *id;
+    const char *file; /* a host file, or NULL */
+    const char *env;  /* a host environment variable, or NULL */
+};
+
+/* An SSH agent (--ssh): a socket forwarded into RUN --mount=type=ssh. */
+struct solve_ssh {
+    const char *id;     /* "default" unless named */
+    const char *socket; /* the host's agent socket */
+};
+
 struct solve_opts {
     struct store *store;
     const char *work_dir;      /* private scratch space for this build (removed by the caller) */
@@ -36,6 +49,10 @@ struct solve_opts {
     const struct ctr_executor *executor; /* NULL: RUN fails with its location */
     enum plan_network network;           /* --network: what RUN's "default" means */
     bool copy_snapshotter;               /* no overlayfs: copy-based snapshots */
+    const struct solve_secret *secrets;
+    size_t nsecrets;
+    const struct solve_ssh *ssh;
+    size_t nssh;
     /* cancel: once this descriptor is readable (an eventfd the caller writes on SIGINT, say),
      * running RUN steps are killed and no further op starts; the build fails. It is polled, never
      * read. Only values > 0 count: 0 (zero-initialized opts) is standard input, not a cancel. */

@@ -134,6 +134,23 @@ build_env(const struct plan *p, const struct plan_exec *e, const struct img_conf
     return r;
 }
 
+int
+solve_spec_set_env(struct ctr_spec *spec, const char *kv, struct sw_error **err)
+{
+    size_t kl = strcspn(kv, "=");
+    for (size_t i = 0; i < spec->process.env.n; i++) {
+        if (!strncmp(spec->process.env.v[i], kv, kl) && spec->process.env.v[i][kl] == '=') {
+            char *c = strdup(kv);
+            if (!c)
+                return sw_error_oom(err);
+            free(spec->process.env.v[i]);
+            spec->process.env.v[i] = c;
+            return 0;
+        }
+    }
+    return ctr_spec_add_env(spec, kv, err);
+}
+
 /* /etc/hosts, /etc/resolv.conf and /etc/hostname for the step, in its private directory. */
 static int
 etc_files(const char *dir, struct ctr_etc_files *etc, char **paths, struct sw_error **err)
@@ -310,8 +327,8 @@ prepare_spec(struct solver *S, const struct plan_op *op, struct op_state *st, co
  * only the topmost occurrence changes nothing, since the upper copy applies the same entries
  * over everything the lower one touched.
  */
-static int
-unique_lowers(const struct op_state *st, struct sw_strv *out)
+int
+solve_unique_lowers(const struct op_state *st, struct sw_strv *out)
 {
     for (size_t i = 0; i < st->nlayers; i++) {
         bool later = false;
@@ -327,9 +344,6 @@ int
 solve_exec(struct solver *S, const struct plan_op *op, struct op_state *out, struct sw_error **err)
 {
     const struct plan_exec *e = &op->u.exec;
-    if (e->mounts.n)
-        return sw_error_set(err, SW_EUNSUPPORTED, 0, &op->span,
-                            "RUN --mount is not available in this build of slipway yet");
     if (!S->o->executor)
         return sw_error_set(err, SW_EUNSUPPORTED, 0, &op->span,
                             "RUN needs a container executor: this build has none");
@@ -350,7 +364,7 @@ solve_exec(struct solver *S, const struct plan_op *op, struct op_state *out, str
     struct snap_mount *m = NULL;
     struct snap_mount_opts mo = {.force_copy = S->o->copy_snapshotter};
     struct sw_strv lowers = {0};
-    if (r == 0 && unique_lowers(out, &lowers) < 0)
+    if (r == 0 && solve_unique_lowers(out, &lowers) < 0)
         r = sw_error_oom(err);
     if (r == 0)
         r = snap_mount(&m, lowers.v, lowers.n, S->snap_root, &mo, err);
@@ -363,6 +377,9 @@ solve_exec(struct solver *S, const struct plan_op *op, struct op_state *out, str
     if (r == 0)
         r = prepare_spec(S, op, out, snap_merged_path(m), dir, &ids, &spec, &argv, etc_paths,
                          &script_path, err);
+    struct run_mounts rm = {0};
+    if (r == 0)
+        r = solve_mounts_prepare(S, op, dir, &spec, &rm, err);
     struct out_ctx oc = {.progress = S->o->progress, .id = (unsigned)op->id + 1};
     struct ctr_io io = {
         .output = on_output, .ctx = &oc, .cancel_fd = S->o->cancel_fd > 0 ? S->o->cancel_fd : -1};
@@ -380,13 +397,18 @@ solve_exec(struct solver *S, const struct plan_op *op, struct op_state *out, str
                              "process \"%s\" did not complete successfully: exit code: %d",
                              text ? text : "", res.exit_code);
     }
+    solve_mounts_release(&rm);
     if (m && snap_unmount(m, r == 0 ? err : NULL) < 0 && r == 0)
         r = -SW_EIO;
     /* the mount points the executor made are not the step's changes (BuildKit drops its mount
      * stubs too) */
     static const char *const drops[] = {
         "etc/hosts", "etc/resolv.conf", "etc/hostname", "dev/pipes", "dev", "proc", "sys"};
-    struct snap_diff_opts dopts = {.drop_if_empty = drops, .ndrop = sizeof drops / sizeof drops[0]};
+    for (size_t i = 0; r == 0 && i < sizeof drops / sizeof drops[0]; i++)
+        if (!sw_strv_contains(&rm.drops, drops[i]) && sw_strv_push(&rm.drops, drops[i]) < 0)
+            r = sw_error_oom(err);
+    struct snap_diff_opts dopts = {.drop_if_empty = (const char *const *)rm.drops.v,
+                                   .ndrop = rm.drops.n};
     struct diff_ctx dc = {.m = m, .opts = &dopts};
     struct img_descriptor desc = {0};
     struct sw_digest diff_id;
@@ -408,6 +430,7 @@ solve_exec(struct solver *S, const struct plan_op *op, struct op_state *out, str
     }
     free(snap);
     img_descriptor_clear(&desc);
+    sw_strv_free(&rm.drops);
     snap_free(m);
     ctr_spec_clear(&spec);
     sw_strv_free(&argv);

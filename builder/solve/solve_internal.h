@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include "../dockerfile/ignore.h"
+#include "../exec/spec.h"
 #include "../snapshot/view.h"
 #include "solve.h"
 
@@ -54,6 +55,30 @@ int solve_write_layer(struct solver *S,
                       int (*fill)(void *ctx, struct layer_writer *w, struct sw_error **err),
                       void *ctx, struct img_descriptor *desc, struct sw_digest *diff_id,
                       struct sw_error **err);
+
+/* solve_exec.c: the lowerdirs of a state's overlay, each snapshot directory once. */
+int solve_unique_lowers(const struct op_state *st, struct sw_strv *out);
+/* solve_exec.c: set "KEY=value" in the spec's environment, replacing an earlier KEY. */
+int solve_spec_set_env(struct ctr_spec *spec, const char *kv, struct sw_error **err);
+
+/* solve_mounts.c: what RUN --mount needs on the host while the step runs. */
+struct run_mounts {
+    struct snap_mount **overlays; /* throwaway overlays (binds of stages, rw binds) */
+    size_t noverlays;
+    int *locks; /* flock'd cache mount instances */
+    size_t nlocks;
+    char *secrets_dir; /* a private tmpfs with the secret files, or NULL */
+    bool secrets_mounted;
+    bool ssh_env_set;
+    struct sw_strv drops; /* mount points to leave out of the layer ("run/secrets/x") */
+};
+/* Add the mounts of a RUN op to spec (after its default mounts); `dir` is the step's private
+ * directory. Errors carry the op's span. Call solve_mounts_release once the container has ended,
+ * whatever happened: it unmounts, unlocks and wipes everything but `drops` (free it with
+ * sw_strv_free after the diff). */
+int solve_mounts_prepare(struct solver *S, const struct plan_op *op, const char *dir,
+                         struct ctr_spec *spec, struct run_mounts *rm, struct sw_error **err);
+void solve_mounts_release(struct run_mounts *rm);
 
 /* solve_config.c: a metadata change. */
 int solve_config_change(struct solver *S, const struct plan_op *op, struct op_state *out,
