@@ -52,7 +52,10 @@ static const char usage_text[] =
     "      --metadata-file FILE   write build results (containerimage.digest, ...) as JSON\n"
     "      --progress MODE        auto, tty, plain, json or quiet (default auto)\n"
     "  -q, --quiet                print only the image ID\n"
-    "      --no-cache             do not use cached steps\n"
+    "      --no-cache             do not use cached steps (results are still recorded)\n"
+    "      --no-cache-filter S    no cached steps for stage S (name or index; repeatable)\n"
+    "      --explain-cache        say for each step that misses the cache what changed\n"
+    "      --normalize-perms      group/other permission bits do not change cache keys\n"
     "      --network MODE         default, none or host: the network of RUN steps\n"
     "      --executor E           how RUN steps run: native (default) or oci (an OCI runtime)\n"
     "      --runtime NAME|PATH    the OCI runtime of --executor oci: runc (default) or crun\n"
@@ -71,7 +74,8 @@ struct build_opts {
     const char *progress, *network, *compression;
     const char *executor, *runtime; /* --executor, --runtime */
     struct sw_strv tags, build_args, labels, outputs, secrets, ssh;
-    bool quiet, no_cache;
+    bool quiet, no_cache, explain_cache, normalize_perms;
+    struct sw_strv no_cache_filter;
     unsigned jobs;
 };
 
@@ -83,6 +87,7 @@ build_opts_free(struct build_opts *o)
     sw_strv_free(&o->labels);
     sw_strv_free(&o->outputs);
     sw_strv_free(&o->secrets);
+    sw_strv_free(&o->no_cache_filter);
     sw_strv_free(&o->ssh);
 }
 
@@ -105,6 +110,9 @@ parse_args(struct build_opts *o, int argc, char **argv)
         O_METADATA,
         O_PROGRESS,
         O_NO_CACHE,
+        O_NO_CACHE_FILTER,
+        O_EXPLAIN_CACHE,
+        O_NORMALIZE_PERMS,
         O_NETWORK,
         O_SECRET,
         O_SSH,
@@ -131,6 +139,9 @@ parse_args(struct build_opts *o, int argc, char **argv)
         {"progress", required_argument, NULL, O_PROGRESS},
         {"quiet", no_argument, NULL, 'q'},
         {"no-cache", no_argument, NULL, O_NO_CACHE},
+        {"no-cache-filter", required_argument, NULL, O_NO_CACHE_FILTER},
+        {"explain-cache", no_argument, NULL, O_EXPLAIN_CACHE},
+        {"normalize-perms", no_argument, NULL, O_NORMALIZE_PERMS},
         {"network", required_argument, NULL, O_NETWORK},
         {"secret", required_argument, NULL, O_SECRET},
         {"ssh", required_argument, NULL, O_SSH},
@@ -187,6 +198,24 @@ parse_args(struct build_opts *o, int argc, char **argv)
             break;
         case O_NO_CACHE:
             o->no_cache = true;
+            break;
+        case O_NO_CACHE_FILTER: {
+            /* docker buildx also takes a comma list */
+            char *save = NULL, *copy = strdup(optarg);
+            for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t;
+                 t = strtok_r(NULL, ",", &save))
+                if (sw_strv_push(&o->no_cache_filter, t) < 0) {
+                    free(copy);
+                    return -1;
+                }
+            free(copy);
+            break;
+        }
+        case O_EXPLAIN_CACHE:
+            o->explain_cache = true;
+            break;
+        case O_NORMALIZE_PERMS:
+            o->normalize_perms = true;
             break;
         case O_NETWORK:
             if (strcmp(optarg, "default") && strcmp(optarg, "none") && strcmp(optarg, "host")) {
@@ -733,6 +762,11 @@ do_build(struct build_run *b, const struct build_opts *o, struct sw_error **err)
                                                                      : PLAN_NET_HOST,
                             .copy_snapshotter = getenv("SLIPWAY_SNAPSHOTTER") &&
                                                 !strcmp(getenv("SLIPWAY_SNAPSHOTTER"), "copy"),
+                            .no_cache = o->no_cache,
+                            .no_cache_filter = o->no_cache_filter.v,
+                            .nno_cache_filter = o->no_cache_filter.n,
+                            .explain_cache = o->explain_cache,
+                            .cache_normalize_perms = o->normalize_perms,
                             .secrets = b->secrets.secrets,
                             .nsecrets = b->secrets.nsecrets,
                             .ssh = b->secrets.ssh,

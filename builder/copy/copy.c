@@ -689,7 +689,7 @@ copy_plan(struct copy_list *out, const struct plan_copy *c, const struct copy_so
           const struct copy_target *dst, struct sw_error **err)
 {
     memset(out, 0, sizeof *out);
-    struct ctx x = {.c = c, .src = src, .dst = dst, .out = out};
+    struct ctx x = {.c = c, .src = src, .dst = dst, .out = out, .keep_owner = c->keep_owner};
     struct match *ms = NULL;
     size_t nms = 0;
     int r = 0;

@@ -84,8 +84,10 @@ struct plan_copy {
     char *chmod; /* NULL: keep modes */
     bool link, parents;
     struct sw_strv excludes;
-    char *checksum; /* ADD --checksum */
-    bool unpack;    /* ADD: extract local archives (default true) */
+    char *checksum;  /* ADD --checksum */
+    bool unpack;     /* ADD: extract local archives (default true) */
+    bool keep_owner; /* entries keep their source's owner (not a Dockerfile form: the cache's
+                        checksums of what a RUN bind mount shows) */
 };
 
 /* WORKDIR: sets WorkingDir (a relative path is resolved against the one in effect at solve

@@ -140,37 +140,69 @@ derive(struct solver *S, const struct plan_op *op, struct op_state *out, struct 
     return r;
 }
 
+/* A layer op through the cache: its key, then the recorded layer or the work and a record. */
+static int
+run_layer_op(struct solver *S, const struct plan_op *op, struct op_state *out,
+             int (*work)(struct solver *, const struct plan_op *, struct op_state *,
+                         struct sw_error **),
+             struct sw_error **err)
+{
+    struct solve_cache_step cs = {0};
+    bool hit = false;
+    int r = solve_cache_key(S, op, out, &cs, err);
+    if (r == 0)
+        r = solve_cache_lookup(S, op, out, &cs, &hit, err);
+    if (r == 0 && !hit) {
+        size_t nlayers = out->nlayers; /* a WORKDIR that exists adds no layer */
+        r = work(S, op, out, err);
+        /* a record that cannot be written costs the next build time, never this one */
+        if (r == 0)
+            (void)solve_cache_record(S, op, out, &cs, out->nlayers > nlayers, NULL);
+    }
+    solve_cache_step_clear(&cs);
+    return r;
+}
+
 static int
 run_op(struct solver *S, size_t id, struct sw_error **err)
 {
     const struct plan_op *op = &S->p->ops[id];
     struct op_state *out = &S->states[id];
+    struct solve_cache_step cs = {0};
+    int r;
     switch (op->kind) {
     case PLAN_SCRATCH:
-        return scratch_state(S->p, op, out, err);
+        r = scratch_state(S->p, op, out, err);
+        break;
     case PLAN_IMAGE:
     case PLAN_OCI_LAYOUT:
         return solve_load_image(S, op, out, err);
     case PLAN_CONTEXT:
         return context_state(op, out, err);
-    case PLAN_COPY: {
-        int r = derive(S, op, out, err);
-        return r < 0 ? r : solve_copy(S, op, out, err);
+    case PLAN_COPY:
+        r = derive(S, op, out, err);
+        return r < 0 ? r : run_layer_op(S, op, out, solve_copy, err);
+    case PLAN_MKDIR:
+        r = derive(S, op, out, err);
+        if (r == 0)
+            r = solve_workdir_set(S, op, out, err);
+        return r < 0 ? r : run_layer_op(S, op, out, solve_mkdir, err);
+    case PLAN_EXEC:
+        r = derive(S, op, out, err);
+        return r < 0 ? r : run_layer_op(S, op, out, solve_exec, err);
+    case PLAN_CONFIG:
+        r = derive(S, op, out, err);
+        if (r == 0)
+            r = solve_config_change(S, op, out, err);
+        break;
+    default:
+        return sw_error_set(err, SW_EINTERNAL, 0, NULL, "unknown plan op %d", (int)op->kind);
     }
-    case PLAN_MKDIR: {
-        int r = derive(S, op, out, err);
-        return r < 0 ? r : solve_mkdir(S, op, out, err);
-    }
-    case PLAN_CONFIG: {
-        int r = derive(S, op, out, err);
-        return r < 0 ? r : solve_config_change(S, op, out, err);
-    }
-    case PLAN_EXEC: {
-        int r = derive(S, op, out, err);
-        return r < 0 ? r : solve_exec(S, op, out, err);
-    }
-    }
-    return sw_error_set(err, SW_EINTERNAL, 0, NULL, "unknown plan op %d", (int)op->kind);
+    /* sources and config changes are keyed too: later steps chain on their keys */
+    if (r == 0)
+        r = solve_cache_key(S, op, out, &cs, err);
+    solve_cache_step_clear(&cs);
+    return r;
 }
 
 /* ---- the scheduler -----------------------------------------------------------------------------
@@ -263,7 +295,10 @@ worker(void *arg)
         if (r < 0 && e && !e->span.file && op->span.file)
             sw_error_set_span(e, &op->span);
         if (pg && shows_progress(op))
-            progress_step_end(pg, (unsigned)id + 1, r < 0 ? PROGRESS_ERROR : PROGRESS_DONE,
+            progress_step_end(pg, (unsigned)id + 1,
+                              r < 0                  ? PROGRESS_ERROR
+                              : S->states[id].cached ? PROGRESS_CACHED
+                                                     : PROGRESS_DONE,
                               r < 0 && e ? e->msg : NULL);
 
         pthread_mutex_lock(&q->lock);
@@ -417,6 +452,7 @@ solve_build(struct solve_result *out, const struct plan *p, const struct solve_o
     }
     for (size_t i = 0; i < p->nops; i++)
         pthread_mutex_init(&S.states[i].lock, NULL);
+    pthread_mutex_init(&S.cache_lock, NULL);
     const struct plan_stage *target = &p->stages[p->target];
     r = schedule(&S, target->last_op, err);
     if (r == 0)
@@ -426,6 +462,8 @@ solve_build(struct solve_result *out, const struct plan *p, const struct solve_o
         pthread_mutex_destroy(&S.states[i].lock);
     }
     free(S.states);
+    solve_cache_finish(&S);
+    pthread_mutex_destroy(&S.cache_lock);
     free(S.snap_root);
     if (r < 0)
         solve_result_clear(out);

@@ -49,6 +49,12 @@ struct solve_opts {
     const struct ctr_executor *executor; /* NULL: RUN fails with its location */
     enum plan_network network;           /* --network: what RUN's "default" means */
     bool copy_snapshotter;               /* no overlayfs: copy-based snapshots */
+    /* the layer cache (docs/cache.md) */
+    bool no_cache;                /* --no-cache: no lookups (records are still written) */
+    char *const *no_cache_filter; /* --no-cache-filter: stage names or indexes */
+    size_t nno_cache_filter;
+    bool explain_cache;         /* --explain-cache: say why each step missed */
+    bool cache_normalize_perms; /* group/other permission bits out of content checksums */
     const struct solve_secret *secrets;
     size_t nsecrets;
     const struct solve_ssh *ssh;

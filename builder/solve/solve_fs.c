@@ -270,22 +270,28 @@ solve_copy(struct solver *S, const struct plan_op *op, struct op_state *out, str
  */
 
 int
-solve_mkdir(struct solver *S, const struct plan_op *op, struct op_state *out, struct sw_error **err)
+solve_workdir_set(struct solver *S, const struct plan_op *op, struct op_state *out,
+                  struct sw_error **err)
 {
+    (void)S;
     const char *wd =
         out->config->working_dir && *out->config->working_dir ? out->config->working_dir : "/";
     char *joined = NULL;
     if (asprintf(&joined, "%s/%s", op->u.mkdir.path[0] == '/' ? "" : wd, op->u.mkdir.path) < 0)
         return sw_error_oom(err);
-    sw_autofree char *path = view_clean_path(joined);
+    char *path = view_clean_path(joined);
     free(joined);
     if (!path)
         return sw_error_oom(err);
     free(out->config->working_dir);
-    out->config->working_dir = strdup(path);
-    if (!out->config->working_dir)
-        return sw_error_oom(err);
+    out->config->working_dir = path;
+    return 0;
+}
 
+int
+solve_mkdir(struct solver *S, const struct plan_op *op, struct op_state *out, struct sw_error **err)
+{
+    const char *path = out->config->working_dir; /* solve_workdir_set made it absolute */
     struct img_hist_step hs = {.kind = IMG_HIST_WORKDIR, .value = path};
     sw_autofree char *created_by = NULL;
     int r = img_history_created_by(&created_by, &hs, err);

@@ -115,6 +115,7 @@ load_from_digest(struct store *store, const struct sw_digest *d, const char *nam
         }
     }
     img_manifest_clear(&m);
+    out->key = manifest_digest; /* what the cache key of the image op is made of */
     return r;
 }
 

@@ -6,7 +6,10 @@
 
 #include <pthread.h>
 
+struct statcache;
+
 #include "../dockerfile/ignore.h"
+#include "../../cache/key.h"
 #include "../exec/spec.h"
 #include "../snapshot/view.h"
 #include "solve.h"
@@ -19,6 +22,10 @@ struct op_state {
     size_t nlayers;
     char **snapshots; /* per layer: its extracted directory, NULL until needed */
     bool cmd_set;     /* CMD set in this stage: ENTRYPOINT keeps it */
+    /* the cache key (solve_cache.c): every op but the context has one */
+    struct sw_digest key;
+    bool keyed;
+    bool cached; /* the layer came from a cache record */
     /* PLAN_CONTEXT */
     struct view *context;
     struct df_pm *ignore;
@@ -32,7 +39,32 @@ struct solver {
     char *snap_root;  /* store root/snapshots: one directory per layer diff_id */
     char created[64]; /* the timestamp of every history entry and the config */
     int64_t created_sec;
+    pthread_mutex_t cache_lock; /* guards the two stat caches' opening */
+    struct statcache *ctx_sc;   /* the context's persisted stat cache */
+    struct statcache *snap_sc;  /* the snapshot directories' */
 };
+
+/* solve_cache.c: one layer op's key, its lines, and the checksum list of what it read. */
+struct solve_cache_step {
+    struct cache_key key;
+    char *files;
+    struct sw_digest site; /* where it is in its build file (for --explain-cache) */
+};
+/* Compute op's key into out->key (out: the op's state, derived from its parent; for an image,
+ * out->key already holds the manifest digest). */
+int solve_cache_key(struct solver *S, const struct plan_op *op, struct op_state *out,
+                    struct solve_cache_step *cs, struct sw_error **err);
+/* A layer op: take the recorded layer if the key has a record (and its blob is in the store);
+ * *hit says so. Explains a miss when asked to. */
+int solve_cache_lookup(struct solver *S, const struct plan_op *op, struct op_state *out,
+                       struct solve_cache_step *cs, bool *hit, struct sw_error **err);
+/* Record what a layer op produced under its key: its layer (the state's last), or, when
+ * !added_layer, only its (empty-layer) history entry. */
+int solve_cache_record(struct solver *S, const struct plan_op *op, struct op_state *out,
+                       struct solve_cache_step *cs, bool added_layer, struct sw_error **err);
+void solve_cache_step_clear(struct solve_cache_step *cs);
+/* Save and close the stat caches. */
+void solve_cache_finish(struct solver *S);
 
 /* solve_image.c: a base image (store or OCI layout) into a fresh state. */
 int solve_load_image(struct solver *S, const struct plan_op *op, struct op_state *out,
@@ -45,6 +77,10 @@ int solve_copy(struct solver *S, const struct plan_op *op, struct op_state *out,
                struct sw_error **err);
 int solve_mkdir(struct solver *S, const struct plan_op *op, struct op_state *out,
                 struct sw_error **err);
+/* solve_fs.c: WORKDIR's config part (WorkingDir, made absolute); solve_mkdir then makes the
+ * directory. Separate so that a cache hit, which skips solve_mkdir, still sets it. */
+int solve_workdir_set(struct solver *S, const struct plan_op *op, struct op_state *out,
+                      struct sw_error **err);
 /* solve_exec.c: RUN in an ephemeral container on an overlay of the parent's layers. */
 int solve_exec(struct solver *S, const struct plan_op *op, struct op_state *out,
                struct sw_error **err);
