@@ -313,6 +313,7 @@ cache_memo_get(struct store *st, const struct sw_digest *key, struct sw_digest *
     char *nl = strchr(text, '\n');
     if (!nl)
         return -SW_ENOTFOUND;
+    (void)utimensat(AT_FDCWD, p, NULL, 0); /* its last use, for gc */
     *nl = '\0';
     if (sw_digest_parse(sum, text, NULL) < 0)
         return -SW_ENOTFOUND;

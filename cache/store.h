@@ -9,7 +9,9 @@
  *   ROOT/locks/              private: flock files (index.lock, gc.lock)
  * and the operations on it: the streaming blob writer, blob reads, tags (descriptors in
  * index.json), JSON blobs, verification, garbage collection and the build lock that protects
- * a running build from garbage collection.
+ * a running build from garbage collection. The build cache's directories (ROOT/cache/ with its
+ * records, cache/record.h; ROOT/snapshots/; ROOT/mounts/cache/) are written by the solver; the
+ * garbage collection here is what removes from them (store_gc, store_cache_prune).
  *
  * Conventions: functions that can fail return 0 or -SW_E* and set `*err` (builder/util/error.h).
  * Blob and index updates are crash-safe: data is written to a temporary file, fsync'd, renamed
@@ -246,18 +248,137 @@ int store_build_lock(struct store *st, struct store_lock **out, struct sw_error 
 void store_build_unlock(struct store_lock *lock);
 
 /*
- * Garbage collection (`slipway prune`): remove every blob not reachable from index.json,
- * temporary files in tmp/ older than an hour, and what killed builds left: their tmp/build-* work
- * directories and uncommitted snapshot trees (snapshots/{overlay,markers}/snap-*, .tmp-*); gc
- * only runs when no build holds the build lock, so none of these can be in use. Takes the exclusive
- * gc.lock with a short non-blocking try (about half a second, no waiting for builds to finish):
- * while any build lock is held it fails with -SW_EIO (sys_errno EWOULDBLOCK) and the message "the
- * store is in use by a running build". Holds locks/index.lock while it marks and sweeps, so tags
- * cannot change underneath. A reachable manifest or index that is missing or unreadable aborts the
- * collection (nothing is removed) rather than freeing what it references.
- * removed_count/removed_bytes (may be NULL) count removed blobs and temporary files.
+ * Garbage collection (`slipway prune`). Roots: every blob reachable from index.json (index ->
+ * manifests -> config and layers) and the layer blob of every cache record (cache/record.h), so
+ * the cache keeps the layers it can still hit. Removes:
+ *   - every other blob;
+ *   - snapshot directories snapshots/{overlay,overlay-user,markers}/<diff_id hex> whose diff_id is
+ *     neither a layer of a tagged image (its config's rootfs.diff_ids) nor the diff_id of a cache
+ *     record (builds extract them again from the layer blob); a directory is renamed to
+ *     .tmp-gc-<hex> before it is removed, so a removal that fails halfway never leaves a partial
+ *     snapshot under its real name. Skipped when a tagged image's config cannot be read;
+ *   - cache metadata that no longer serves: record .files without their .json, site files
+ *     (cache/sites/) naming a record that is gone, stat caches (cache/stat/) unused for
+ *     STATCACHE_KEEP_DAYS days or whose context directory no longer exists, and the temporary
+ *     files of killed writers there and in cache/sel/ (selection memos themselves stay);
+ *   - temporary files in tmp/ older than an hour, leftover ROOT/.tmp-* files, and what killed
+ *     builds left: tmp/build-* work directories, uncommitted snapshot trees (snap-* and .tmp-* in
+ *     each snapshots/FORMAT/) and half-made cache mount instances (mounts/cache/HEX/N.tmp-*).
+ * gc only runs while no build holds the build lock, so none of these can be in use. Takes the
+ * exclusive gc.lock with a short non-blocking try (store_gc_lock). Holds locks/index.lock while it
+ * marks and sweeps, so tags cannot change underneath. A reachable manifest or index that is
+ * missing or unreadable, or a records directory that cannot be listed, aborts the collection
+ * (nothing is removed) rather than freeing what it references. removed_count/removed_bytes (may
+ * be NULL) count what was removed: files by their size, directory trees as one entry each with
+ * their size on disk.
  */
 int store_gc(struct store *st, size_t *removed_count, uint64_t *removed_bytes,
              struct sw_error **err);
+
+/*
+ * Take gc.lock exclusively, as store_gc does: a short non-blocking try (5 tries, 100 ms apart),
+ * never waiting for builds to end. While any build lock is held it fails with -SW_EIO (sys_errno
+ * EWOULDBLOCK) and "the store is in use by a running build (ROOT/locks/gc.lock is held): try
+ * again when it has finished". While it is held no build can start (store_build_lock waits).
+ * *out is the caller's: release it with store_build_unlock.
+ */
+int store_gc_lock(struct store *st, struct store_lock **out, struct sw_error **err);
+/* store_gc for a caller that already holds gc.lock exclusively (`held`, from store_gc_lock):
+ * -SW_EINVAL when `held` is a shared (build) lock. */
+int store_gc_held(struct store *st, const struct store_lock *held, size_t *removed_count,
+                  uint64_t *removed_bytes, struct sw_error **err);
+
+/* ---- the build cache: usage and pruning (`slipway cache ls|prune`) ----------------------------
+ */
+
+/* A cache mount of RUN --mount=type=cache: ROOT/mounts/cache/<name>/{id, <n>/, <n>.lock}. */
+struct store_cache_mount {
+    char name[SW_DIGEST_HEX_LEN + 1]; /* the directory: the sha256 hex of the id */
+    char *id;                         /* the id, from its id file (NULL: unknown) */
+    size_t ninstances;                /* instance directories <n>/ */
+    uint64_t size;                    /* bytes on disk of everything below the directory */
+    int64_t used; /* last use (unix seconds): the newest mtime or ctime of anything below it */
+};
+struct store_cache_mount_list {
+    struct store_cache_mount *v; /* most recently used first, then by name */
+    size_t n;
+};
+void store_cache_mount_list_free(struct store_cache_mount_list *l);
+
+/* What the build cache holds. Blobs count by their size, directories by their size on disk. */
+struct store_cache_usage {
+    size_t nrecords;      /* readable cache records */
+    uint64_t layer_bytes; /* the distinct layer blobs they reference that are in the store */
+    size_t nmounts;       /* cache mounts */
+    uint64_t mount_bytes; /* their size on disk */
+    /* What only the cache keeps, so what removing every record and cache mount frees: the layer
+     * blobs of records that no tagged image uses, the snapshot directories of their diff_ids
+     * (those no tagged image uses), and the cache mounts. */
+    uint64_t own_bytes;
+};
+
+/*
+ * Measure the build cache: *out, and the cache mounts in *mounts (may be NULL; the caller frees
+ * it with store_cache_mount_list_free). Takes no lock: callers that want a view no gc changes
+ * underneath hold the build lock. Unreadable records count as absent (cache/record.h).
+ */
+int store_cache_usage(struct store *st, struct store_cache_usage *out,
+                      struct store_cache_mount_list *mounts, struct sw_error **err);
+
+/* One removed record or cache mount, for store_cache_prune_opts.removed. Borrowed for the
+ * duration of the call. */
+struct store_cache_item {
+    bool mount;              /* a cache mount; else a record */
+    const char *name;        /* record: its key ("sha256:..."); mount: its directory name */
+    const char *id;          /* mount: its id (may be NULL); record: NULL */
+    const char *kind;        /* record: "copy", "add", "run", "workdir"; mount: "mount" */
+    const char *description; /* record (may be NULL) */
+    const char *location;    /* record (may be NULL) */
+    uint64_t size;           /* record: its layer's size; mount: its size on disk */
+    int64_t used;            /* last use, unix seconds */
+};
+
+struct store_cache_prune_opts {
+    int64_t now; /* unix seconds; 0: the current time */
+    /* has_until: only what was last used more than `until` seconds before `now` */
+    bool has_until;
+    int64_t until;
+    /* has_keep_storage: least recently used first, only until what only the cache keeps
+     * (store_cache_usage.own_bytes) is at most keep_storage bytes */
+    bool has_keep_storage;
+    uint64_t keep_storage;
+    /* called once per removed record or cache mount (may be NULL) */
+    void (*removed)(const struct store_cache_item *it, void *ctx);
+    void *ctx;
+};
+
+struct store_cache_prune_result {
+    size_t records;     /* records removed */
+    size_t mounts;      /* cache mounts removed */
+    size_t mounts_busy; /* cache mounts kept because a process holds one of their locks */
+    size_t gc_count;    /* other files and trees removed: stat caches and memos (with neither
+                           option), then what the gc removed (as store_gc counts) */
+    uint64_t reclaimed; /* bytes: the cache mounts, stat caches and memos removed, plus what the
+                           gc removed */
+};
+
+/*
+ * `slipway cache prune`: remove cache records and cache mounts, then garbage-collect the store
+ * (store_gc_held), which frees the layer blobs and snapshot directories only the removed records
+ * kept. Which ones: all of them, narrowed by the options (both may be given; an item must pass
+ * both): has_until keeps what was used within `until` seconds; has_keep_storage removes in
+ * least-recently-used order (records and cache mounts mixed; ties by name) and stops as soon as
+ * what only the cache keeps is at most keep_storage bytes (nothing at all when it already is);
+ * it skips records that keep nothing of their own (their layer blob and snapshot belong to a
+ * tagged image too, or are gone), since removing those never brings the total down.
+ * With neither option, the stat caches (cache/stat) and the selection memos (cache/sel) go too:
+ * all build cache. A cache mount is removed only when every one of its <n>.lock files can be locked
+ * (LOCK_EX | LOCK_NB), which a running build prevents; the locks are held while it goes.
+ * Everything runs under the exclusive gc.lock taken as store_gc_lock does: while a build runs,
+ * it fails at once (-SW_EIO, EWOULDBLOCK, "the store is in use by a running build ...") and
+ * removes nothing; a build started meanwhile waits until it ends. `out` may be NULL.
+ */
+int store_cache_prune(struct store *st, const struct store_cache_prune_opts *o,
+                      struct store_cache_prune_result *out, struct sw_error **err);
 
 #endif

@@ -1,9 +1,14 @@
 /*
- * cache/store_gc.c: walking what index.json reaches, verification, garbage collection and the
- * build lock (a shared flock on locks/gc.lock; gc takes it exclusively).
+ * cache/store_gc.c: walking what index.json reaches, verification, garbage collection, the build
+ * cache's usage and pruning, and the build lock (a shared flock on locks/gc.lock; gc takes it
+ * exclusively).
  *
- * Lock order: gc.lock before index.lock. Builds hold gc.lock shared and take index.lock only
- * while tagging; store_gc holds gc.lock exclusively and index.lock for the mark and the sweep.
+ * Lock order: gc.lock before index.lock. Builds hold gc.lock shared for their whole duration
+ * (cmd_build.c takes it right after opening the store, before reading base images, and releases
+ * it after tagging and exporting) and take index.lock only while tagging; store_gc and
+ * store_cache_prune hold gc.lock exclusively, and index.lock for the mark and the sweep. So gc
+ * never runs while a build runs, and everything a build uses (blobs it has not tagged yet, its
+ * work directory, snapshots, cache mounts, records it is writing) is safe from it.
  */
 #include "store_internal.h"
 
@@ -21,12 +26,17 @@
 
 #include "../builder/util/cleanup.h"
 #include "../builder/util/fs.h"
+#include "record.h"
+#include "statcache.h"
 
 #define GC_TMP_MAX_AGE 3600 /* seconds: older temporary files are stale */
 #define GC_LOCK_TRIES 5
 #define GC_LOCK_PAUSE_NS 100000000L /* between tries: 5 x 100 ms */
 #define WALK_MAX_DEPTH 16
-#define GC_COUNT_MAX_DEPTH 64 /* stale trees: bytes below this depth are removed, not counted */
+#define GC_COUNT_MAX_DEPTH 128 /* trees: bytes below this depth are not counted */
+/* A tree being removed: renamed first, so it is never half there under its real name. */
+#define GC_TMP_PREFIX ".tmp-gc-"
+#define DAY_SECONDS 86400
 #define VERIFY_SHOWN_PROBLEMS 5
 
 /* ---- the build lock ---------------------------------------------------------------------------
@@ -34,6 +44,7 @@
 
 struct store_lock {
     int fd;
+    bool exclusive; /* gc (store_gc_lock); else a build lock */
 };
 
 int
@@ -58,6 +69,40 @@ store_build_unlock(struct store_lock *l)
         return;
     close(l->fd);
     free(l);
+}
+
+/* gc.lock, exclusively: a few non-blocking tries, never waiting for a build to end. */
+static int
+gc_lock_exclusive(struct store *st, int *fd, struct sw_error **err)
+{
+    for (int i = 0;; i++) {
+        int r = store__lock(st, "gc.lock", LOCK_EX | LOCK_NB, fd, err);
+        if (r <= 0)
+            return r;
+        if (i + 1 == GC_LOCK_TRIES)
+            return sw_error_set(err, SW_EIO, EWOULDBLOCK, NULL,
+                                "the store is in use by a running build (%s/locks/gc.lock is "
+                                "held): try again when it has finished",
+                                st->root);
+        struct timespec pause = {0, GC_LOCK_PAUSE_NS};
+        nanosleep(&pause, NULL);
+    }
+}
+
+int
+store_gc_lock(struct store *st, struct store_lock **out, struct sw_error **err)
+{
+    struct store_lock *l = calloc(1, sizeof *l);
+    if (!l)
+        return sw_error_oom(err);
+    l->exclusive = true;
+    int r = gc_lock_exclusive(st, &l->fd, err);
+    if (r < 0) {
+        free(l);
+        return r;
+    }
+    *out = l;
+    return 0;
 }
 
 /* ---- directory helpers ------------------------------------------------------------------------
@@ -151,6 +196,9 @@ struct walk {
     json_t *bad;              /* hex -> true: blobs known corrupt (verify), not read again */
     struct sw_strv *problems; /* verify: collect problems; NULL (gc): fail on an unreadable
                                  manifest or index, ignore everything else */
+    json_t *diffs;            /* gc (may be NULL): hex -> true, the diff_ids of the images'
+                                 layers (their configs' rootfs.diff_ids) */
+    bool diffs_incomplete;    /* a config could not be read: `diffs` may miss some */
 };
 
 /* Record a problem (verify) or fail with it (gc). */
@@ -185,6 +233,34 @@ is_manifest_type(const char *mt)
 
 static int walk_desc(struct walk *w, const json_t *desc, const char *from, int depth,
                      struct sw_error **err);
+
+/* Add the diff_ids of an image config (a manifest's config descriptor) to w->diffs. A config
+ * that cannot be read only marks the set incomplete: its blob is kept either way. */
+static int
+walk_diff_ids(struct walk *w, const json_t *config, struct sw_error **err)
+{
+    struct sw_digest d;
+    const char *dg = json_string_value(json_object_get(config, "digest"));
+    json_auto_t *j = NULL;
+    if (!sw_digest_valid(dg)) {
+        w->diffs_incomplete = true;
+        return 0;
+    }
+    memcpy(d.str, dg, sizeof d.str);
+    if (store_json_read(w->st, &d, STORE_WALK_MAX_SIZE, &j, NULL) < 0) {
+        w->diffs_incomplete = true;
+        return 0;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(json_object_get(j, "rootfs"), "diff_ids"), i, e)
+    {
+        const char *s = json_string_value(e);
+        if (sw_digest_valid(s) && json_object_set_new(w->diffs, s + 7, json_true()) < 0)
+            return sw_error_oom(err);
+    }
+    return 0;
+}
 
 static int
 walk_array(struct walk *w, const json_t *arr, const char *key, const char *from, int depth,
@@ -260,6 +336,8 @@ walk_desc(struct walk *w, const json_t *desc, const char *from, int depth, struc
         json_t *config = json_object_get(j, "config");
         r = config ? walk_desc(w, config, self, depth + 1, err)
                    : problem(w, err, "%s: no config", self);
+        if (r == 0 && w->diffs)
+            r = walk_diff_ids(w, config, err);
         if (r == 0)
             r = walk_array(w, json_object_get(j, "layers"), "layers", self, depth + 1, err);
     }
@@ -451,34 +529,61 @@ sweep_file(int dirfd, const char *name, const char *shown, struct sweep *sw, str
     return 0;
 }
 
-/* The size of the regular files below parent/name (best effort: for the report only). */
+/* Disk usage of a tree, like du: every entry's blocks, a file with several links once. */
+struct du {
+    json_t *inodes; /* "dev:ino" -> true (NULL: out of memory; such files may count twice) */
+    int64_t newest; /* the newest mtime or ctime seen, unix seconds */
+};
+
 static uint64_t
-tree_bytes(int parent, const char *name, int depth)
+du_tree(int parent, const char *name, int depth, struct du *u)
 {
     struct stat sb;
     if (fstatat(parent, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
         return 0;
-    if (S_ISREG(sb.st_mode))
-        return (uint64_t)sb.st_size;
+    if ((int64_t)sb.st_mtime > u->newest)
+        u->newest = (int64_t)sb.st_mtime;
+    if ((int64_t)sb.st_ctime > u->newest)
+        u->newest = (int64_t)sb.st_ctime;
+    if (!S_ISDIR(sb.st_mode) && sb.st_nlink > 1 && u->inodes) {
+        char k[64];
+        snprintf(k, sizeof k, "%ju:%ju", (uintmax_t)sb.st_dev, (uintmax_t)sb.st_ino);
+        if (json_object_get(u->inodes, k))
+            return 0;
+        (void)json_object_set_new(u->inodes, k, json_true());
+    }
+    uint64_t n = (uint64_t)sb.st_blocks * 512;
     if (!S_ISDIR(sb.st_mode) || depth >= GC_COUNT_MAX_DEPTH)
-        return 0;
+        return n;
     int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
     if (!dir) {
         if (fd >= 0)
             close(fd);
-        return 0;
+        return n;
     }
-    uint64_t n = 0;
     for (struct dirent *de; (de = readdir(dir));)
         if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-            n += tree_bytes(dirfd(dir), de->d_name, depth + 1);
+            n += du_tree(dirfd(dir), de->d_name, depth + 1, u);
     closedir(dir);
     return n;
 }
 
+/* The size on disk of parent/name and everything below it (0 when it does not exist); *newest
+ * (may be NULL) gets the newest mtime or ctime in it. Best effort: unreadable parts count 0. */
+static uint64_t
+tree_size(int parent, const char *name, int64_t *newest)
+{
+    struct du u = {.inodes = json_object()};
+    uint64_t n = du_tree(parent, name, 0, &u);
+    json_decref(u.inodes);
+    if (newest)
+        *newest = u.newest;
+    return n;
+}
+
 /* Remove the directory dirfd/name (shown: the path of dirfd) and everything below it, counting it
- * as one entry with the size of its files. Symlinks are never followed and mount points never
+ * as one entry with its size on disk. Symlinks are never followed and mount points never
  * crossed (a tree with one fails to go). A tree already gone, or not a directory, is left. */
 static int
 sweep_tree(int dirfd, const char *name, const char *shown, struct sweep *sw, struct sw_error **err)
@@ -491,7 +596,7 @@ sweep_tree(int dirfd, const char *name, const char *shown, struct sweep *sw, str
     sw_autofree char *path = NULL;
     if (asprintf(&path, "%s/%s", shown, name) < 0)
         return sw_error_oom(err);
-    uint64_t bytes = tree_bytes(dirfd, name, 0);
+    uint64_t bytes = tree_size(dirfd, name, NULL);
     int r = sw_rmtree(path, err);
     if (r < 0)
         return r;
@@ -500,11 +605,67 @@ sweep_tree(int dirfd, const char *name, const char *shown, struct sweep *sw, str
     return 0;
 }
 
+/* Remove the directory dirfd/name after renaming it to .tmp-gc-<name>: a removal that fails
+ * halfway leaves a name nothing uses (gc removes it next time), never a partial tree under the
+ * name a build would trust (a snapshot, a cache mount). */
+static int
+sweep_tree_renamed(int dirfd, const char *name, const char *shown, struct sweep *sw,
+                   struct sw_error **err)
+{
+    sw_autofree char *tmp = NULL;
+    if (asprintf(&tmp, GC_TMP_PREFIX "%s", name) < 0)
+        return sw_error_oom(err);
+    if (renameat(dirfd, name, dirfd, tmp) < 0) {
+        if (errno == ENOENT)
+            return 0;
+        if (errno != EEXIST && errno != ENOTEMPTY)
+            return store__io_error(err, errno, "renaming %s/%s", shown, name);
+        /* what an earlier removal left: not counted again */
+        struct sweep old = {0};
+        int r = sweep_tree(dirfd, tmp, shown, &old, err);
+        if (r < 0)
+            return r;
+        if (renameat(dirfd, name, dirfd, tmp) < 0)
+            return errno == ENOENT ? 0 : store__io_error(err, errno, "renaming %s/%s", shown, name);
+    }
+    return sweep_tree(dirfd, tmp, shown, sw, err);
+}
+
+/* Open ROOT/rel as a directory: 0 with *fd = -1 when it does not exist. *shown (the caller
+ * frees) is its path for messages. */
+static int
+open_subdir(struct store *st, const char *rel, int *fd, char **shown, struct sw_error **err)
+{
+    *fd = -1;
+    if (asprintf(shown, "%s/%s", st->root, rel) < 0) {
+        *shown = NULL;
+        return sw_error_oom(err);
+    }
+    *fd = openat(st->rootfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (*fd < 0 && errno != ENOENT)
+        return store__io_error(err, errno, "%s", *shown);
+    return 0;
+}
+
+static bool
+has_prefix(const char *s, const char *prefix)
+{
+    return !strncmp(s, prefix, strlen(prefix));
+}
+
+/* The snapshot directories, one per format (builder/snapshot/overlay.h, snap_format_name). */
+static const char *const snapshot_dirs[] = {"snapshots/overlay", "snapshots/overlay-user",
+                                            "snapshots/markers"};
+#define NSNAPSHOT_DIRS (sizeof snapshot_dirs / sizeof snapshot_dirs[0])
+
 /*
  * What a build that died (SIGKILL, a crash, a power cut) leaves behind: its work directory
- * tmp/build-XXXXXX and, in each snapshot directory, RUN snapshots in progress (snap-XXXXXX) and
- * layers being extracted (.tmp-*). Committed snapshots are named by their 64-hex diff_id. gc runs
- * only while no build holds the build lock, so every one of these is stale, whatever its age.
+ * tmp/build-XXXXXX; in each snapshot directory, RUN snapshots in progress (snap-XXXXXX) and
+ * layers being extracted (.tmp-*; also .tmp-gc-* trees an earlier gc failed to remove); in the
+ * cache mounts, instances being created (mounts/cache/<hex>/<n>.tmp-XXXXXX) and mounts an earlier
+ * prune failed to remove (mounts/cache/.tmp-gc-*). Committed snapshots are named by their 64-hex
+ * diff_id. gc runs only while no build holds the build lock, so every one of these is stale,
+ * whatever its age.
  */
 static int
 sweep_build_leftovers(struct store *st, struct sweep *sw, struct sw_error **err)
@@ -515,33 +676,211 @@ sweep_build_leftovers(struct store *st, struct sweep *sw, struct sw_error **err)
     struct sw_strv names = {0};
     int r = list_dir(st->tmpfd, tmp, &names, err);
     for (size_t i = 0; r == 0 && i < names.n; i++)
-        if (!strncmp(names.v[i], "build-", 6))
+        if (has_prefix(names.v[i], "build-"))
             r = sweep_tree(st->tmpfd, names.v[i], tmp, sw, err);
     sw_strv_free(&names);
 
-    static const char *const snapshot_dirs[] = {"snapshots/overlay", "snapshots/markers"};
-    for (size_t k = 0; r == 0 && k < sizeof snapshot_dirs / sizeof snapshot_dirs[0]; k++) {
-        sw_autoclose int fd =
-            openat(st->rootfd, snapshot_dirs[k], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) {
-            if (errno != ENOENT)
-                r = store__io_error(err, errno, "%s/%s", st->root, snapshot_dirs[k]);
-            continue;
-        }
+    for (size_t k = 0; r == 0 && k < NSNAPSHOT_DIRS; k++) {
+        sw_autoclose int fd = -1;
         sw_autofree char *shown = NULL;
-        if (asprintf(&shown, "%s/%s", st->root, snapshot_dirs[k]) < 0)
-            return sw_error_oom(err);
+        r = open_subdir(st, snapshot_dirs[k], &fd, &shown, err);
+        if (r < 0 || fd < 0)
+            continue;
         r = list_dir(fd, shown, &names, err);
         for (size_t i = 0; r == 0 && i < names.n; i++)
-            if (!strncmp(names.v[i], "snap-", 5) || !strncmp(names.v[i], ".tmp-", 5))
+            if (has_prefix(names.v[i], "snap-") || has_prefix(names.v[i], ".tmp-"))
                 r = sweep_tree(fd, names.v[i], shown, sw, err);
+        sw_strv_free(&names);
+    }
+
+    sw_autoclose int mfd = -1;
+    sw_autofree char *mshown = NULL;
+    if (r == 0)
+        r = open_subdir(st, "mounts/cache", &mfd, &mshown, err);
+    if (r < 0 || mfd < 0)
+        return r;
+    r = list_dir(mfd, mshown, &names, err);
+    for (size_t i = 0; r == 0 && i < names.n; i++) {
+        if (has_prefix(names.v[i], ".tmp-")) {
+            r = sweep_tree(mfd, names.v[i], mshown, sw, err);
+            continue;
+        }
+        if (!hex_name(names.v[i]))
+            continue;
+        sw_autoclose int base =
+            openat(mfd, names.v[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (base < 0)
+            continue;
+        sw_autofree char *bshown = NULL;
+        if (asprintf(&bshown, "%s/%s", mshown, names.v[i]) < 0) {
+            r = sw_error_oom(err);
+            break;
+        }
+        struct sw_strv inner = {0};
+        r = list_dir(base, bshown, &inner, err);
+        for (size_t j = 0; r == 0 && j < inner.n; j++)
+            if (strstr(inner.v[j], ".tmp-"))
+                r = sweep_tree(base, inner.v[j], bshown, sw, err);
+        sw_strv_free(&inner);
+    }
+    sw_strv_free(&names);
+    return r;
+}
+
+/* Snapshot directories of layers that neither a tagged image nor a cache record has. */
+static int
+sweep_snapshots(struct store *st, const json_t *diffs, struct sweep *sw, struct sw_error **err)
+{
+    int r = 0;
+    for (size_t k = 0; r == 0 && k < NSNAPSHOT_DIRS; k++) {
+        sw_autoclose int fd = -1;
+        sw_autofree char *shown = NULL;
+        r = open_subdir(st, snapshot_dirs[k], &fd, &shown, err);
+        if (r < 0 || fd < 0)
+            continue;
+        struct sw_strv names = {0};
+        r = list_dir(fd, shown, &names, err);
+        for (size_t i = 0; r == 0 && i < names.n; i++)
+            if (hex_name(names.v[i]) && !json_object_get(diffs, names.v[i]))
+                r = sweep_tree_renamed(fd, names.v[i], shown, sw, err);
         sw_strv_free(&names);
     }
     return r;
 }
 
+static uint32_t
+le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/*
+ * Is the stat cache cache/stat/<name> of no more use? When it was not written for
+ * STATCACHE_KEEP_DAYS days (a build that uses it rewrites it at least once a day, and drops
+ * entries that old anyway), or when its context directory is gone. The context is found from the
+ * file's first entry, a host path below it: the ancestor whose sha256 is the file's name (the
+ * file is named after the context's realpath, statcache_file_path). A file whose context cannot
+ * be told (relative paths, no entry, another format) is judged by its age alone.
+ */
+static bool
+stat_cache_stale(int dirfd, const char *name, time_t now)
+{
+    struct stat sb;
+    if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode))
+        return false;
+    if (now - sb.st_mtime > (time_t)STATCACHE_KEEP_DAYS * DAY_SECONDS)
+        return true;
+    enum { HEADER = 16, FIXED = 88, MAX_PATH = 4096 };
+    unsigned char buf[HEADER + FIXED + MAX_PATH + 1];
+    sw_autoclose int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = pread(fd, buf, sizeof buf, 0);
+    if (n < HEADER + FIXED || memcmp(buf, "SWSTATC\001", 8) != 0 || le32(buf + 8) == 0)
+        return false;
+    uint32_t len = le32(buf + HEADER + 52);
+    if (len == 0 || len > MAX_PATH || (size_t)n < HEADER + FIXED + (size_t)len + 1)
+        return false;
+    char path[MAX_PATH + 1];
+    memcpy(path, buf + HEADER + FIXED, len);
+    path[len] = '\0';
+    if (path[0] != '/' || strlen(path) != len)
+        return false;
+    for (char *slash = strrchr(path, '/'); slash; slash = strrchr(path, '/')) {
+        if (slash == path)
+            slash[1] = '\0'; /* "/" itself */
+        else
+            *slash = '\0';
+        struct sw_digest d;
+        if (sw_digest_bytes(&d, path, strlen(path), NULL) < 0)
+            return false;
+        if (!strcmp(sw_digest_hex(&d), name)) {
+            struct stat cs;
+            return stat(path, &cs) < 0 ? (errno == ENOENT || errno == ENOTDIR)
+                                       : !S_ISDIR(cs.st_mode);
+        }
+        if (slash == path)
+            break;
+    }
+    return false;
+}
+
+/* Does cache/sites/<name> name a record that still exists? */
+static bool
+site_live(int sitesfd, int recordsfd, const char *name)
+{
+    char buf[SW_DIGEST_STR_LEN + 2];
+    sw_autoclose int fd = openat(sitesfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return true; /* unreadable: leave it */
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    if (n < 0)
+        return true;
+    buf[n] = '\0';
+    if (!sw_digest_valid(buf) || recordsfd < 0)
+        return false;
+    char json[SW_DIGEST_HEX_LEN + 8];
+    snprintf(json, sizeof json, "%s.json", buf + 7);
+    return faccessat(recordsfd, json, F_OK, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+}
+
+/* The cache's metadata (cache/records, cache/sites, cache/stat, cache/sel) that no longer
+ * serves. Selection memos (cache/sel) are valid forever (keyed by content) and only lose their
+ * temporary files here; `cache prune` without options removes them. */
 static int
-gc_sweep(struct store *st, json_t *seen, struct sweep *sw, struct sw_error **err)
+sweep_cache_meta(struct store *st, struct sweep *sw, struct sw_error **err)
+{
+    sw_autoclose int rfd = -1, sfd = -1, tfd = -1, mfd = -1;
+    sw_autofree char *rshown = NULL, *sshown = NULL, *tshown = NULL, *mshown = NULL;
+    int r = open_subdir(st, "cache/records", &rfd, &rshown, err);
+    if (r == 0)
+        r = open_subdir(st, "cache/sites", &sfd, &sshown, err);
+    if (r == 0)
+        r = open_subdir(st, "cache/stat", &tfd, &tshown, err);
+    if (r == 0)
+        r = open_subdir(st, "cache/sel", &mfd, &mshown, err);
+    struct sw_strv names = {0};
+    if (r == 0 && mfd >= 0)
+        r = list_dir(mfd, mshown, &names, err);
+    for (size_t i = 0; r == 0 && i < names.n; i++)
+        if (has_prefix(names.v[i], ".tmp-"))
+            r = sweep_file(mfd, names.v[i], mshown, sw, err);
+    sw_strv_free(&names);
+    if (r == 0 && rfd >= 0)
+        r = list_dir(rfd, rshown, &names, err);
+    for (size_t i = 0; r == 0 && i < names.n; i++) {
+        const char *n = names.v[i];
+        size_t len = strlen(n);
+        if (has_prefix(n, ".tmp-")) {
+            r = sweep_file(rfd, n, rshown, sw, err);
+        } else if (len == SW_DIGEST_HEX_LEN + 6 && !strcmp(n + SW_DIGEST_HEX_LEN, ".files")) {
+            char json[SW_DIGEST_HEX_LEN + 8];
+            snprintf(json, sizeof json, "%.*s.json", SW_DIGEST_HEX_LEN, n);
+            if (faccessat(rfd, json, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+                r = sweep_file(rfd, n, rshown, sw, err);
+        }
+    }
+    sw_strv_free(&names);
+    if (r == 0 && sfd >= 0)
+        r = list_dir(sfd, sshown, &names, err);
+    for (size_t i = 0; r == 0 && i < names.n; i++)
+        if (has_prefix(names.v[i], ".tmp-") ||
+            (hex_name(names.v[i]) && !site_live(sfd, rfd, names.v[i])))
+            r = sweep_file(sfd, names.v[i], sshown, sw, err);
+    sw_strv_free(&names);
+    time_t now = time(NULL);
+    if (r == 0 && tfd >= 0)
+        r = list_dir(tfd, tshown, &names, err);
+    for (size_t i = 0; r == 0 && i < names.n; i++)
+        if (strstr(names.v[i], ".tmp-") ||
+            (hex_name(names.v[i]) && stat_cache_stale(tfd, names.v[i], now)))
+            r = sweep_file(tfd, names.v[i], tshown, sw, err);
+    sw_strv_free(&names);
+    return r;
+}
+
+static int
+gc_sweep(struct store *st, const struct walk *w, struct sweep *sw, struct sw_error **err)
 {
     sw_autofree char *blobs = NULL, *tmp = NULL;
     if (asprintf(&blobs, "%s/blobs/sha256", st->root) < 0 || asprintf(&tmp, "%s/tmp", st->root) < 0)
@@ -551,7 +890,7 @@ gc_sweep(struct store *st, json_t *seen, struct sweep *sw, struct sw_error **err
     size_t before = sw->count;
     int r = list_dir(st->blobsfd, blobs, &names, err);
     for (size_t i = 0; r == 0 && i < names.n; i++)
-        if (hex_name(names.v[i]) && !json_object_get(seen, names.v[i]))
+        if (hex_name(names.v[i]) && !json_object_get(w->seen, names.v[i]))
             r = sweep_file(st->blobsfd, names.v[i], blobs, sw, err);
     sw_strv_free(&names);
     if (r == 0 && sw->count != before && fsync(st->blobsfd) < 0)
@@ -571,35 +910,46 @@ gc_sweep(struct store *st, json_t *seen, struct sweep *sw, struct sw_error **err
 
     if (r == 0)
         r = sweep_build_leftovers(st, sw, err);
+    /* with a config unread, a tagged image's snapshots could look unused: keep them all */
+    if (r == 0 && !w->diffs_incomplete)
+        r = sweep_snapshots(st, w->diffs, sw, err);
+    if (r == 0)
+        r = sweep_cache_meta(st, sw, err);
 
     /* Temporary files in the root are only written under index.lock, which we hold. */
     if (r == 0)
         r = list_dir(st->rootfd, st->root, &names, err);
     for (size_t i = 0; r == 0 && i < names.n; i++)
-        if (!strncmp(names.v[i], STORE_ROOT_TMP_PREFIX, strlen(STORE_ROOT_TMP_PREFIX)))
+        if (has_prefix(names.v[i], STORE_ROOT_TMP_PREFIX))
             r = sweep_file(st->rootfd, names.v[i], st->root, sw, err);
     sw_strv_free(&names);
     return r;
 }
 
-int
-store_gc(struct store *st, size_t *removed_count, uint64_t *removed_bytes, struct sw_error **err)
+/* Cache records are roots: their layer blobs and the snapshots of their diff_ids. */
+static int
+mark_record(const struct cache_record *rec, void *ctx)
 {
-    sw_autoclose int gcfd = -1;
-    for (int i = 0;; i++) {
-        int r = store__lock(st, "gc.lock", LOCK_EX | LOCK_NB, &gcfd, err);
-        if (r < 0)
-            return r;
-        if (r == 0)
-            break;
-        if (i + 1 == GC_LOCK_TRIES)
-            return sw_error_set(err, SW_EIO, EWOULDBLOCK, NULL,
-                                "the store is in use by a running build (%s/locks/gc.lock is "
-                                "held): try again when it has finished",
-                                st->root);
-        struct timespec pause = {0, GC_LOCK_PAUSE_NS};
-        nanosleep(&pause, NULL);
-    }
+    struct walk *w = ctx;
+    if (json_object_set_new(w->seen, sw_digest_hex(&rec->layer_digest), json_true()) < 0 ||
+        json_object_set_new(w->diffs, sw_digest_hex(&rec->diff_id), json_true()) < 0)
+        return -SW_ENOMEM;
+    return 0;
+}
+
+static int
+mark_records(struct store *st, struct walk *w, struct sw_error **err)
+{
+    int r = cache_record_each(st, mark_record, w, err);
+    if (r == -SW_ENOMEM)
+        sw_error_oom(err);
+    return r;
+}
+
+/* The collection itself; the caller holds gc.lock exclusively. */
+static int
+gc_run(struct store *st, size_t *removed_count, uint64_t *removed_bytes, struct sw_error **err)
+{
     sw_autoclose int indexfd = -1;
     int r = store__lock(st, "index.lock", LOCK_EX, &indexfd, err);
     if (r < 0)
@@ -607,19 +957,513 @@ store_gc(struct store *st, size_t *removed_count, uint64_t *removed_bytes, struc
 
     json_auto_t *idx = NULL;
     json_auto_t *seen = json_object();
-    if (!seen)
+    json_auto_t *diffs = json_object();
+    if (!seen || !diffs)
         return sw_error_oom(err);
-    struct walk w = {.st = st, .seen = seen};
-    if ((r = store__index_load(st, &idx, err)) < 0 || (r = walk_index(&w, idx, err)) < 0) {
+    struct walk w = {.st = st, .seen = seen, .diffs = diffs};
+    if ((r = store__index_load(st, &idx, err)) < 0 || (r = walk_index(&w, idx, err)) < 0 ||
+        (r = mark_records(st, &w, err)) < 0) {
         if (err && *err)
             sw_error_wrap(err, "garbage collection stopped, nothing was removed");
         return r;
     }
     struct sweep sw = {0};
-    r = gc_sweep(st, seen, &sw, err);
+    r = gc_sweep(st, &w, &sw, err);
     if (removed_count)
         *removed_count = sw.count;
     if (removed_bytes)
         *removed_bytes = sw.bytes;
+    return r;
+}
+
+int
+store_gc_held(struct store *st, const struct store_lock *held, size_t *removed_count,
+              uint64_t *removed_bytes, struct sw_error **err)
+{
+    if (!held || !held->exclusive)
+        return sw_error_set(err, SW_EINVAL, 0, NULL,
+                            "garbage collection needs gc.lock held exclusively");
+    return gc_run(st, removed_count, removed_bytes, err);
+}
+
+int
+store_gc(struct store *st, size_t *removed_count, uint64_t *removed_bytes, struct sw_error **err)
+{
+    sw_autoclose int gcfd = -1;
+    int r = gc_lock_exclusive(st, &gcfd, err);
+    if (r < 0)
+        return r;
+    return gc_run(st, removed_count, removed_bytes, err);
+}
+
+/* ---- the build cache: usage and pruning -------------------------------------------------------
+ */
+
+void
+store_cache_mount_list_free(struct store_cache_mount_list *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].id);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static bool
+all_digits(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+static bool
+ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+static int
+cmp_mount(const void *a, const void *b)
+{
+    const struct store_cache_mount *x = a, *y = b;
+    if (x->used != y->used)
+        return x->used > y->used ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* One cache mount: ROOT/mounts/cache/<name>, a directory (mfd is mounts/cache). */
+static int
+read_mount(int mfd, const char *name, struct store_cache_mount *m, struct sw_error **err)
+{
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "%s", name);
+    sw_autoclose int base = openat(mfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (base < 0)
+        return 0; /* gone meanwhile, or not a directory: an empty entry */
+    sw_autoclose int idfd = openat(base, "id", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (idfd >= 0) {
+        char buf[4097];
+        ssize_t n = read(idfd, buf, sizeof buf - 1);
+        if (n > 0 && !(m->id = strndup(buf, (size_t)n)))
+            return sw_error_oom(err);
+    }
+    struct sw_strv names = {0};
+    if (sw_dir_names(&names, base, false) == 0)
+        for (size_t i = 0; i < names.n; i++) {
+            struct stat sb;
+            if (all_digits(names.v[i]) &&
+                fstatat(base, names.v[i], &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode))
+                m->ninstances++;
+        }
+    sw_strv_free(&names);
+    m->size = tree_size(mfd, name, &m->used);
+    return 0;
+}
+
+static int
+list_mounts(struct store *st, struct store_cache_mount_list *out, struct sw_error **err)
+{
+    memset(out, 0, sizeof *out);
+    sw_autoclose int mfd = -1;
+    sw_autofree char *shown = NULL;
+    int r = open_subdir(st, "mounts/cache", &mfd, &shown, err);
+    if (r < 0 || mfd < 0)
+        return r;
+    struct sw_strv names = {0};
+    r = list_dir(mfd, shown, &names, err);
+    if (r == 0 && names.n && !(out->v = calloc(names.n, sizeof *out->v)))
+        r = sw_error_oom(err);
+    for (size_t i = 0; r == 0 && i < names.n; i++) {
+        struct stat sb;
+        if (!hex_name(names.v[i]) || fstatat(mfd, names.v[i], &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+            !S_ISDIR(sb.st_mode))
+            continue;
+        if ((r = read_mount(mfd, names.v[i], &out->v[out->n], err)) == 0)
+            out->n++;
+    }
+    sw_strv_free(&names);
+    if (r < 0)
+        store_cache_mount_list_free(out);
+    else if (out->n > 1)
+        qsort(out->v, out->n, sizeof *out->v, cmp_mount);
+    return r;
+}
+
+/* A cache record, as much of it as usage and pruning need. */
+struct crec {
+    struct sw_digest key;
+    char layer[SW_DIGEST_HEX_LEN + 1];
+    char diff[SW_DIGEST_HEX_LEN + 1];
+    uint64_t layer_size;
+    int64_t used;
+    char *kind, *description, *location;
+};
+
+/* The build cache as a whole: records, mounts, and what only the cache keeps. */
+struct cview {
+    struct store *st;
+    json_t *tblobs, *tdiffs; /* hex -> true: blobs and diff_ids of tagged images */
+    struct crec *recs;
+    size_t nrecs, cap;
+    struct store_cache_mount_list mounts;
+    json_t *brefs, *drefs; /* layer / diff_id hex -> the number of records with it */
+    json_t *bsize, *dsize; /* hex -> bytes only the cache keeps (0: a tagged image keeps them) */
+    uint64_t layer_bytes;  /* distinct layer blobs of records, in the store */
+    uint64_t own;          /* store_cache_usage.own_bytes */
+};
+
+static void
+cview_free(struct cview *cv)
+{
+    for (size_t i = 0; i < cv->nrecs; i++) {
+        free(cv->recs[i].kind);
+        free(cv->recs[i].description);
+        free(cv->recs[i].location);
+    }
+    free(cv->recs);
+    store_cache_mount_list_free(&cv->mounts);
+    json_decref(cv->tblobs);
+    json_decref(cv->tdiffs);
+    json_decref(cv->brefs);
+    json_decref(cv->drefs);
+    json_decref(cv->bsize);
+    json_decref(cv->dsize);
+    memset(cv, 0, sizeof *cv);
+}
+
+static int
+collect_record(const struct cache_record *rec, void *ctx)
+{
+    struct cview *cv = ctx;
+    if (cv->nrecs == cv->cap) {
+        size_t cap = cv->cap ? cv->cap * 2 : 64;
+        struct crec *v = realloc(cv->recs, cap * sizeof *v);
+        if (!v)
+            return -SW_ENOMEM;
+        cv->recs = v;
+        cv->cap = cap;
+    }
+    struct crec *c = &cv->recs[cv->nrecs];
+    memset(c, 0, sizeof *c);
+    c->key = rec->key;
+    snprintf(c->layer, sizeof c->layer, "%s", sw_digest_hex(&rec->layer_digest));
+    snprintf(c->diff, sizeof c->diff, "%s", sw_digest_hex(&rec->diff_id));
+    c->layer_size = rec->layer_size;
+    c->used = rec->used;
+    c->kind = strdup(rec->kind ? rec->kind : "");
+    c->description = rec->description ? strdup(rec->description) : NULL;
+    c->location = rec->location ? strdup(rec->location) : NULL;
+    cv->nrecs++;
+    if (!c->kind || (rec->description && !c->description) || (rec->location && !c->location))
+        return -SW_ENOMEM;
+    return 0;
+}
+
+/* Add one reference to hex in refs. */
+static int
+ref_add(json_t *refs, const char *hex)
+{
+    json_t *n = json_object_get(refs, hex);
+    if (n)
+        return json_integer_set(n, json_integer_value(n) + 1);
+    return json_object_set_new(refs, hex, json_integer(1));
+}
+
+/* Drop one reference; the bytes `sizes` has for hex when it was the last one (else 0). */
+static uint64_t
+ref_drop(json_t *refs, const json_t *sizes, const char *hex)
+{
+    json_t *n = json_object_get(refs, hex);
+    if (!n || json_integer_value(n) <= 0)
+        return 0;
+    json_integer_set(n, json_integer_value(n) - 1);
+    if (json_integer_value(n) > 0)
+        return 0;
+    return (uint64_t)json_integer_value(json_object_get(sizes, hex));
+}
+
+/* The size on disk of the snapshot directories of diff_id `hex` (every format). */
+static uint64_t
+snapshot_size(struct store *st, const char *hex)
+{
+    uint64_t n = 0;
+    for (size_t k = 0; k < NSNAPSHOT_DIRS; k++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "%s/%s", snapshot_dirs[k], hex);
+        n += tree_size(st->rootfd, rel, NULL);
+    }
+    return n;
+}
+
+static int
+cview_load(struct store *st, struct cview *cv, struct sw_error **err)
+{
+    memset(cv, 0, sizeof *cv);
+    cv->st = st;
+    cv->tblobs = json_object();
+    cv->tdiffs = json_object();
+    cv->brefs = json_object();
+    cv->drefs = json_object();
+    cv->bsize = json_object();
+    cv->dsize = json_object();
+    if (!cv->tblobs || !cv->tdiffs || !cv->brefs || !cv->drefs || !cv->bsize || !cv->dsize)
+        return sw_error_oom(err);
+
+    json_auto_t *idx = NULL;
+    struct walk w = {.st = st, .seen = cv->tblobs, .diffs = cv->tdiffs};
+    int r = store__index_load(st, &idx, err);
+    if (r == 0)
+        r = walk_index(&w, idx, err);
+    if (r == 0) {
+        r = cache_record_each(st, collect_record, cv, err);
+        if (r == -SW_ENOMEM)
+            sw_error_oom(err);
+    }
+    if (r == 0)
+        r = list_mounts(st, &cv->mounts, err);
+    for (size_t i = 0; r == 0 && i < cv->nrecs; i++)
+        if (ref_add(cv->brefs, cv->recs[i].layer) < 0 || ref_add(cv->drefs, cv->recs[i].diff) < 0)
+            r = sw_error_oom(err);
+    if (r < 0)
+        return r;
+
+    const char *hex;
+    json_t *v;
+    json_object_foreach(cv->brefs, hex, v)
+    {
+        struct stat sb;
+        uint64_t size = 0;
+        if (fstatat(st->blobsfd, hex, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode))
+            size = (uint64_t)sb.st_size;
+        cv->layer_bytes += size;
+        if (json_object_get(cv->tblobs, hex))
+            size = 0;
+        cv->own += size;
+        if (json_object_set_new(cv->bsize, hex, json_integer((json_int_t)size)) < 0)
+            return sw_error_oom(err);
+    }
+    json_object_foreach(cv->drefs, hex, v)
+    {
+        uint64_t size = json_object_get(cv->tdiffs, hex) ? 0 : snapshot_size(st, hex);
+        cv->own += size;
+        if (json_object_set_new(cv->dsize, hex, json_integer((json_int_t)size)) < 0)
+            return sw_error_oom(err);
+    }
+    for (size_t i = 0; i < cv->mounts.n; i++)
+        cv->own += cv->mounts.v[i].size;
+    return 0;
+}
+
+int
+store_cache_usage(struct store *st, struct store_cache_usage *out,
+                  struct store_cache_mount_list *mounts, struct sw_error **err)
+{
+    struct cview cv;
+    int r = cview_load(st, &cv, err);
+    if (r == 0) {
+        memset(out, 0, sizeof *out);
+        out->nrecords = cv.nrecs;
+        out->layer_bytes = cv.layer_bytes;
+        out->nmounts = cv.mounts.n;
+        for (size_t i = 0; i < cv.mounts.n; i++)
+            out->mount_bytes += cv.mounts.v[i].size;
+        out->own_bytes = cv.own;
+        if (mounts) {
+            *mounts = cv.mounts;
+            memset(&cv.mounts, 0, sizeof cv.mounts);
+        }
+    }
+    cview_free(&cv);
+    return r;
+}
+
+/*
+ * Remove cache mount m (mfd is mounts/cache) unless a process holds a lock of one of its
+ * instances: 1 when it is kept for that reason. Every <n>.lock is locked (LOCK_EX | LOCK_NB) and
+ * held while the directory is renamed away and removed.
+ */
+static int
+remove_mount(int mfd, const char *mshown, const struct store_cache_mount *m, struct sw_error **err)
+{
+    sw_autoclose int base = openat(mfd, m->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (base < 0)
+        return errno == ENOENT ? 0 : store__io_error(err, errno, "%s/%s", mshown, m->name);
+    struct sw_strv names = {0};
+    int *locks = NULL;
+    size_t nlocks = 0;
+    int r = sw_dir_names(&names, base, true);
+    if (r < 0)
+        r = r == -SW_ENOMEM ? sw_error_oom(err)
+                            : store__io_error(err, errno, "listing %s/%s", mshown, m->name);
+    if (r == 0 && names.n && !(locks = calloc(names.n, sizeof *locks)))
+        r = sw_error_oom(err);
+    for (size_t i = 0; r == 0 && i < names.n; i++) {
+        if (!ends_with(names.v[i], ".lock"))
+            continue;
+        int fd = openat(base, names.v[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        locks[nlocks++] = fd;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+            r = errno == EWOULDBLOCK
+                    ? 1
+                    : store__io_error(err, errno, "locking %s/%s/%s", mshown, m->name, names.v[i]);
+    }
+    if (r == 0) {
+        struct sweep sw = {0};
+        r = sweep_tree_renamed(mfd, m->name, mshown, &sw, err);
+    }
+    for (size_t i = 0; i < nlocks; i++)
+        close(locks[i]);
+    free(locks);
+    sw_strv_free(&names);
+    return r;
+}
+
+struct cand {
+    bool mount;
+    size_t i;
+    int64_t used;
+    const char *name;
+};
+
+static int
+cmp_cand(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+    if (x->used != y->used)
+        return x->used < y->used ? -1 : 1;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (int)x->mount - (int)y->mount;
+}
+
+/* Remove what the options select, least recently used first. */
+static int
+prune_items(struct cview *cv, const struct store_cache_prune_opts *o,
+            struct store_cache_prune_result *res, struct sw_error **err)
+{
+    int64_t now = o->now ? o->now : (int64_t)time(NULL);
+    size_t total = cv->nrecs + cv->mounts.n, n = 0;
+    struct cand *c = calloc(total ? total : 1, sizeof *c);
+    if (!c)
+        return sw_error_oom(err);
+    for (size_t i = 0; i < cv->nrecs; i++) {
+        const struct crec *rec = &cv->recs[i];
+        if (o->has_until && rec->used >= now - o->until)
+            continue;
+        /* a record whose layer blob and snapshot a tagged image keeps (or that are gone) holds
+         * nothing of its own: removing it never brings the cache under keep_storage */
+        if (o->has_keep_storage && !json_integer_value(json_object_get(cv->bsize, rec->layer)) &&
+            !json_integer_value(json_object_get(cv->dsize, rec->diff)))
+            continue;
+        c[n++] = (struct cand){false, i, rec->used, sw_digest_hex(&rec->key)};
+    }
+    for (size_t i = 0; i < cv->mounts.n; i++)
+        if (!o->has_until || cv->mounts.v[i].used < now - o->until)
+            c[n++] = (struct cand){true, i, cv->mounts.v[i].used, cv->mounts.v[i].name};
+    if (n > 1)
+        qsort(c, n, sizeof *c, cmp_cand);
+
+    sw_autoclose int mfd = -1;
+    sw_autofree char *mshown = NULL;
+    int r = open_subdir(cv->st, "mounts/cache", &mfd, &mshown, err);
+    for (size_t k = 0; r == 0 && k < n; k++) {
+        if (o->has_keep_storage && cv->own <= o->keep_storage)
+            break;
+        struct store_cache_item it = {.used = c[k].used};
+        if (c[k].mount) {
+            const struct store_cache_mount *m = &cv->mounts.v[c[k].i];
+            r = mfd >= 0 ? remove_mount(mfd, mshown, m, err) : 0;
+            if (r == 1) {
+                res->mounts_busy++;
+                r = 0;
+                continue;
+            }
+            if (r < 0)
+                break;
+            res->mounts++;
+            res->reclaimed += m->size;
+            cv->own -= m->size < cv->own ? m->size : cv->own;
+            it.mount = true;
+            it.name = m->name;
+            it.id = m->id;
+            it.kind = "mount";
+            it.size = m->size;
+        } else {
+            struct crec *rec = &cv->recs[c[k].i];
+            if ((r = cache_record_remove(cv->st, &rec->key, err)) < 0)
+                break;
+            res->records++;
+            uint64_t freed = ref_drop(cv->brefs, cv->bsize, rec->layer) +
+                             ref_drop(cv->drefs, cv->dsize, rec->diff);
+            cv->own -= freed < cv->own ? freed : cv->own;
+            it.name = rec->key.str;
+            it.kind = rec->kind;
+            it.description = rec->description;
+            it.location = rec->location;
+            it.size = rec->layer_size;
+        }
+        if (o->removed)
+            o->removed(&it, o->ctx);
+    }
+    free(c);
+    return r;
+}
+
+/* Every regular file in ROOT/rel (a flat directory of the cache's metadata). */
+static int
+sweep_all_files(struct store *st, const char *rel, struct sweep *sw, struct sw_error **err)
+{
+    sw_autoclose int fd = -1;
+    sw_autofree char *shown = NULL;
+    int r = open_subdir(st, rel, &fd, &shown, err);
+    if (r < 0 || fd < 0)
+        return r;
+    struct sw_strv names = {0};
+    r = list_dir(fd, shown, &names, err);
+    for (size_t i = 0; r == 0 && i < names.n; i++)
+        r = sweep_file(fd, names.v[i], shown, sw, err);
+    sw_strv_free(&names);
+    return r;
+}
+
+int
+store_cache_prune(struct store *st, const struct store_cache_prune_opts *o,
+                  struct store_cache_prune_result *out, struct sw_error **err)
+{
+    struct store_cache_prune_result res = {0};
+    struct store_lock *lock = NULL;
+    int r = store_gc_lock(st, &lock, err);
+    if (r < 0)
+        return r;
+    struct cview cv;
+    r = cview_load(st, &cv, err);
+    if (r == 0)
+        r = prune_items(&cv, o, &res, err);
+    cview_free(&cv);
+    /* all build cache: the stat caches and the selection memos too (they only save reads) */
+    struct sweep meta = {0};
+    if (r == 0 && !o->has_until && !o->has_keep_storage)
+        r = sweep_all_files(st, "cache/stat", &meta, err);
+    if (r == 0 && !o->has_until && !o->has_keep_storage)
+        r = sweep_all_files(st, "cache/sel", &meta, err);
+    res.gc_count += meta.count;
+    res.reclaimed += meta.bytes;
+    if (r == 0) {
+        size_t count = 0;
+        uint64_t bytes = 0;
+        r = store_gc_held(st, lock, &count, &bytes, err);
+        res.gc_count += count;
+        res.reclaimed += bytes;
+    }
+    store_build_unlock(lock);
+    if (out)
+        *out = res;
     return r;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "exec/userns.h"
 #include "image/ref.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
@@ -28,6 +29,22 @@ cli_store_open(struct store **out, const char *root, struct sw_error **err)
         root = abs;
     }
     return store_open(out, root, err);
+}
+
+int
+cli_enter_rootless(const char **root, char **owned, struct sw_error **err)
+{
+    *owned = NULL;
+    if (geteuid() == 0)
+        return 0;
+    /* the user's store: inside, we are uid 0, whose default is /var/lib/slipway */
+    if (!*root) {
+        int r = store_default_root(owned, err);
+        if (r < 0)
+            return r;
+        *root = *owned;
+    }
+    return ctr_userns_enter(NULL, "/etc", err);
 }
 
 int

@@ -67,7 +67,8 @@ static const char usage_text[] =
     "  -h, --help                 show this help\n"
     "\n"
     "Not available yet: --pull, --push, --cache-from, --cache-to (they fail with a message).\n"
-    "RUN steps need root; SLIPWAY_SNAPSHOTTER=copy replaces overlayfs with copies.\n";
+    "Without root, the build runs as root of its own user namespace (docs/executor.md);\n"
+    "SLIPWAY_SNAPSHOTTER=copy replaces overlayfs with copies.\n";
 
 struct build_opts {
     const char *context, *file, *target, *platform, *iidfile, *metadata_file, *root;
@@ -347,7 +348,8 @@ source_date_epoch(const struct sw_strv *build_args)
     return *end || n < 0 ? -1 : (int64_t)n;
 }
 
-/* RUN needs root until rootless execution lands: fail before any work, at the first RUN. */
+/* RUN needs root, real or of the build's user namespace (not root here: the system refused one):
+ * fail before any work, at the first RUN. */
 static int
 check_exec(const struct plan *p, struct sw_error **err)
 {
@@ -356,8 +358,8 @@ check_exec(const struct plan *p, struct sw_error **err)
     for (size_t i = 0; i < p->nops; i++)
         if (p->ops[i].kind == PLAN_EXEC)
             return sw_error_set(err, SW_EUNSUPPORTED, 0, &p->ops[i].span,
-                                "RUN needs root in this build of slipway (rootless RUN is not "
-                                "available yet)");
+                                "RUN without root needs an unprivileged user namespace, which "
+                                "this system refuses (see \"Rootless\" in docs/executor.md)");
     return 0;
 }
 
@@ -823,10 +825,16 @@ cli_cmd_build(int argc, char **argv)
         return pr > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     }
     struct sw_error *err = NULL;
+    /* first, while the process has one thread: without root, the build goes on as root of its
+     * own user namespace, in the user's store */
+    sw_autofree char *user_root = NULL;
+    if (cli_enter_rootless(&o.root, &user_root, &err) < 0) {
+        build_opts_free(&o);
+        return cli_report(err);
+    }
     struct interrupt intr;
     struct build_run b = {.intr = &intr};
     enum progress_mode mode;
-    /* first: the process has no other thread yet */
     int r = interrupt_start(&intr, &err);
     if (r == 0)
         r = private_mounts(&err);

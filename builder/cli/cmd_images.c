@@ -283,7 +283,11 @@ cli_cmd_prune(int argc, char **argv)
     struct store *st = NULL;
     size_t count = 0;
     uint64_t bytes = 0;
-    int r = cli_store_open(&st, root, &err);
+    /* a rootless build's leftovers may belong to ids of its user namespace: sweep from there */
+    char *user_root = NULL;
+    int r = cli_enter_rootless(&root, &user_root, &err);
+    if (r == 0)
+        r = cli_store_open(&st, root, &err);
     if (r == 0)
         r = store_gc(st, &count, &bytes, &err);
     if (r == 0) {
@@ -292,5 +296,6 @@ cli_cmd_prune(int argc, char **argv)
         printf("Removed %zu files, %s\n", count, size);
     }
     store_close(st);
+    free(user_root);
     return finish(r, err);
 }

@@ -11,6 +11,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"build", cli_cmd_build, "Build an image from a Dockerfile"},
+    {"cache", cli_cmd_cache, "List and prune the build cache (ls, prune)"},
     {"images", cli_cmd_images, "List the images in the store"},
     {"inspect", cli_cmd_inspect, "Show an image's manifest and config"},
     {"load", cli_cmd_load, "Load images from an OCI layout or a docker-archive"},

@@ -47,6 +47,7 @@
 #include <linux/sched.h>
 
 #include "util/cleanup.h"
+#include "util/userns.h"
 
 enum msg_type {
     MSG_USERNS = 1, /* setup: the user namespace exists, write its maps */
@@ -76,6 +77,7 @@ struct plan {
     struct pmount *mounts;
     size_t n_mounts;
     bool dev_tmpfs; /* the spec mounts a tmpfs on /dev: add the standard symlinks */
+    bool userns;    /* the step runs in a user namespace: its own, or the rootless build's */
     int out_w, err_w, info_w, sync_r;
 };
 
@@ -204,6 +206,9 @@ plan_make(struct plan *p, const struct ctr_spec *spec, struct sw_error **err)
     if ((spec->namespaces & CTR_NS_USER) && (!spec->n_uid_mappings || !spec->n_gid_mappings))
         return sw_error_set(err, SW_EINVAL, 0, NULL,
                             "container spec: a user namespace needs uid and gid mappings");
+    /* in a rootless build the caller is root of a user namespace already: mknod is refused (the
+     * host's nodes are bound instead) and only the ids of its maps exist */
+    p->userns = (spec->namespaces & CTR_NS_USER) || sw_in_user_namespace();
     p->mounts = calloc(spec->n_mounts ? spec->n_mounts : 1, sizeof *p->mounts);
     if (!p->mounts)
         return sw_error_oom(err);
@@ -524,6 +529,10 @@ lookup_path(char *buf, size_t n, const struct ctr_spec *spec, const char *name)
     }
 }
 
+#define UNMAPPED_HINT                                                                              \
+    " (not mapped in the user namespace: without ranges in /etc/subuid and /etc/subgid there is "  \
+    "only 0; see \"Rootless\" in docs/executor.md)"
+
 /* The step's process: drop to its user, enter cwd, exec. Never returns. */
 __attribute__((noreturn)) static void
 process_stage(const struct plan *p)
@@ -543,13 +552,25 @@ process_stage(const struct plan *p)
             child_fail(p, SW_EIO, errno, "setrlimit %s: %s",
                        ctr_rlimit_name(proc->rlimits[i].resource), strerror(errno));
     }
+    /* a single-id map denies setgroups: with no groups asked for, the step keeps the list it
+     * has (the user's own groups, unmapped); ids outside the maps do not exist */
+    int ge = 0;
     if (setgroups(proc->n_additional_gids, proc->additional_gids) != 0 &&
-        !(errno == EPERM && proc->n_additional_gids == 0 && (spec->namespaces & CTR_NS_USER)))
-        child_fail(p, SW_EIO, errno, "setgroups: %s", strerror(errno));
-    if (setresgid(proc->gid, proc->gid, proc->gid) != 0)
-        child_fail(p, SW_EIO, errno, "setgid %u: %s", (unsigned)proc->gid, strerror(errno));
-    if (setresuid(proc->uid, proc->uid, proc->uid) != 0)
-        child_fail(p, SW_EIO, errno, "setuid %u: %s", (unsigned)proc->uid, strerror(errno));
+        !((ge = errno) == EPERM && proc->n_additional_gids == 0 && p->userns))
+        child_fail(p, ge == EPERM && p->userns ? SW_EINVAL : SW_EIO, ge, "setgroups: %s%s",
+                   strerror(ge), ge == EPERM && p->userns ? UNMAPPED_HINT : "");
+    if (setresgid(proc->gid, proc->gid, proc->gid) != 0) {
+        ge = errno;
+        child_fail(p, ge == EINVAL && p->userns ? SW_EINVAL : SW_EIO, ge, "setgid %u: %s%s",
+                   (unsigned)proc->gid, strerror(ge),
+                   ge == EINVAL && p->userns ? UNMAPPED_HINT : "");
+    }
+    if (setresuid(proc->uid, proc->uid, proc->uid) != 0) {
+        ge = errno;
+        child_fail(p, ge == EINVAL && p->userns ? SW_EINVAL : SW_EIO, ge, "setuid %u: %s%s",
+                   (unsigned)proc->uid, strerror(ge),
+                   ge == EINVAL && p->userns ? UNMAPPED_HINT : "");
+    }
     if (proc->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         child_fail(p, SW_EIO, errno, "no_new_privs: %s", strerror(errno));
     if (chdir(proc->cwd) != 0)

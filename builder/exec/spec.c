@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 
 #include "util/cleanup.h"
+#include "util/userns.h"
 
 void
 ctr_spec_init(struct ctr_spec *spec)
@@ -245,7 +246,8 @@ int
 ctr_spec_add_default_mounts(struct ctr_spec *spec, const struct ctr_etc_files *etc, bool mqueue,
                             struct sw_error **err)
 {
-    bool userns = spec->namespaces & CTR_NS_USER;
+    /* a user namespace of the step's own, or the rootless build's (util/userns.h) */
+    bool userns = (spec->namespaces & CTR_NS_USER) || sw_in_user_namespace();
     bool netns = spec->namespaces & CTR_NS_NET;
     int r = 0;
     r = r ? r : ctr_spec_add_mount(spec, "/proc", "proc", "proc", "nosuid,noexec,nodev", err);

@@ -130,7 +130,9 @@ struct ctr_etc_files {
  *   /dev/pts devpts (newinstance,ptmxmode=0666); /dev/shm tmpfs; /dev/mqueue mqueue (if
  *   `mqueue`); /sys sysfs read-only, or a read-only recursive bind of the host's /sys when sysfs
  *   cannot be mounted (a user namespace without its own network namespace); the files of `etc`.
- * In a user namespace, devpts gets no gid=5 (that group is usually not mapped).
+ * In a user namespace, devpts gets no gid=5 (that group is usually not mapped). "A user
+ * namespace" is CTR_NS_USER in spec->namespaces, or the caller already running in one (a rootless
+ * build, builder/exec/userns.h).
  */
 int ctr_spec_add_default_mounts(struct ctr_spec *spec, const struct ctr_etc_files *etc, bool mqueue,
                                 struct sw_error **err);

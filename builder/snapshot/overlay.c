@@ -33,6 +33,7 @@
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/userns.h"
 
 #define WH_PREFIX ".wh."
 #define WH_META_PREFIX ".wh..wh."
@@ -40,6 +41,31 @@
 #define OVL_TRUSTED "trusted.overlay."
 #define OVL_USER "user.overlay."
 #define OVL_MAX_LAYERS 500 /* the kernel's OVL_MAX_STACK */
+
+/* ---- the snapshot format ----------------------------------------------------------------------
+ */
+
+enum snap_format
+snap_format_current(void)
+{
+    if (geteuid() != 0)
+        return SNAP_FORMAT_MARKERS;
+    return sw_in_user_namespace() ? SNAP_FORMAT_OVERLAY_USER : SNAP_FORMAT_OVERLAY;
+}
+
+const char *
+snap_format_name(enum snap_format f)
+{
+    switch (f) {
+    case SNAP_FORMAT_OVERLAY_USER:
+        return "overlay-user";
+    case SNAP_FORMAT_MARKERS:
+        return "markers";
+    case SNAP_FORMAT_OVERLAY:
+        break;
+    }
+    return "overlay";
+}
 
 /* ---- small helpers --------------------------------------------------------------------------- */
 
@@ -946,7 +972,7 @@ snap_mount(struct snap_mount **out, char *const *lowerdirs, size_t n, const char
     if (!m)
         return sw_error_oom(err);
     m->kind = opts.force_copy ? SNAP_COPY : SNAP_OVERLAY;
-    m->userxattr = opts.userxattr;
+    m->userxattr = opts.userxattr || sw_in_user_namespace();
     int r = 0;
     if (asprintf(&m->dir, "%s/snap-XXXXXX", work_root) < 0) {
         m->dir = NULL;

@@ -38,7 +38,8 @@ struct snap_mount_opts {
     /* Use the copy-based snapshotter instead of overlayfs. */
     bool force_copy;
     /* Mount the overlay with `userxattr` (rootless, in a user namespace): lower layers then
-     * carry user.overlay.* markers (layer_extract_opts.overlay_userxattr). */
+     * carry user.overlay.* markers (layer_extract_opts.overlay_userxattr). Implied when the
+     * process runs in a user namespace (util/userns.h), where trusted.* is not available. */
     bool userxattr;
     /* Skip fsconfig(2) and mount with mount(2) and an option string (tests; older kernels are
      * detected without it). */
@@ -46,6 +47,23 @@ struct snap_mount_opts {
 };
 
 struct snap_mount;
+
+/*
+ * The format of the per-layer snapshot directories this process reads and writes. It is part of
+ * a snapshot's identity (the solver keeps them in ROOT/snapshots/<snap_format_name()>/<diff_id>),
+ * so a store used by root and by a rootless user never stacks one kind under the other.
+ */
+enum snap_format {
+    SNAP_FORMAT_OVERLAY = 0,  /* root: trusted.overlay.* xattrs, 0/0 device whiteouts */
+    SNAP_FORMAT_OVERLAY_USER, /* root of a user namespace (rootless): user.overlay.* xattrs,
+                               * xattr whiteouts (and the 0/0 devices overlayfs itself makes) */
+    SNAP_FORMAT_MARKERS,      /* no root at all: .wh. marker files, read by views only (no RUN) */
+};
+/* From the process's credentials: euid != 0 is MARKERS; euid 0 in a user namespace other than
+ * the initial one is OVERLAY_USER; otherwise OVERLAY. */
+enum snap_format snap_format_current(void);
+/* "overlay", "overlay-user", "markers". */
+const char *snap_format_name(enum snap_format f);
 
 /*
  * A writable snapshot over `lowerdirs` (n directories, bottom first; n == 0 is an empty file

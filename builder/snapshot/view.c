@@ -115,6 +115,38 @@ is_whiteout_dev(const struct stat *st)
     return S_ISCHR(st->st_mode) && major(st->st_rdev) == 0 && minor(st->st_rdev) == 0;
 }
 
+/* An xattr whiteout (overlayfs >= 6.7; what rootless snapshots hold): an empty regular file with
+ * the overlay.whiteout xattr, in a directory whose overlay.opaque xattr of the same namespace is
+ * "x" (has such whiteouts) or "y", as the kernel requires. */
+static bool
+is_xattr_whiteout(const char *path, const struct stat *st)
+{
+    if (!S_ISREG(st->st_mode) || st->st_size != 0)
+        return false;
+    static const char *const ns[] = {"user.overlay.", "trusted.overlay."};
+    for (size_t i = 0; i < 2; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%swhiteout", ns[i]);
+        if (lgetxattr(path, name, NULL, 0) < 0)
+            continue;
+        const char *slash = strrchr(path, '/');
+        sw_autofree char *parent = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+        char val[4];
+        snprintf(name, sizeof name, "%sopaque", ns[i]);
+        ssize_t n = parent ? lgetxattr(*parent ? parent : "/", name, val, sizeof val) : -1;
+        if (n == 1 && (val[0] == 'x' || val[0] == 'y'))
+            return true;
+    }
+    return false;
+}
+
+/* A whiteout in overlayfs form: a 0/0 character device or an xattr whiteout. */
+static bool
+is_whiteout(const char *path, const struct stat *st)
+{
+    return is_whiteout_dev(st) || is_xattr_whiteout(path, st);
+}
+
 static bool
 has_opaque_xattr(const char *path)
 {
@@ -207,7 +239,7 @@ lookup_exact(const struct view *v, const char *path, size_t *layer, struct stat 
                 *slash = '/';
             if (wh)
                 return -SW_ENOTFOUND;
-            if (have && is_whiteout_dev(&st))
+            if (have && is_whiteout(hp, &st))
                 return -SW_ENOTFOUND;
             if (!have) {
                 if (opaque_parent)
@@ -387,7 +419,7 @@ view_readdir(struct view *v, const char *dir, struct sw_strv *names, struct sw_e
             }
             sw_autofree char *ep = join(hp, name);
             struct stat est;
-            if (ep && lstat(ep, &est) == 0 && is_whiteout_dev(&est)) {
+            if (ep && lstat(ep, &est) == 0 && is_whiteout(ep, &est)) {
                 if (!sw_strv_contains(&hidden, name) && sw_strv_push(&hidden, name) < 0)
                     r = sw_error_oom(err);
                 continue;

@@ -3,11 +3,13 @@
  *
  * Owns: path lookup and directory listing across snapshot directories (one per layer, bottom
  * first), the way overlayfs or a tar-applying runtime would see them: an upper entry hides lower
- * ones; whiteouts (`.wh.NAME` files, or 0/0 character devices as overlayfs writes them) delete a
- * lower entry; an opaque directory (`.wh..wh..opq`, or the trusted.overlay.opaque / user.overlay
- * .opaque xattr set to "y") hides everything below it. Symlinks are resolved inside the view's
- * root: an absolute target restarts at the root and ".." never climbs above it, so no lookup can
- * leave the view. COPY --from, /etc/passwd lookups and destination checks read through it.
+ * ones; whiteouts (`.wh.NAME` files, 0/0 character devices as overlayfs writes them, or the
+ * xattr whiteouts of rootless snapshots: an empty file with overlay.whiteout in a directory whose
+ * overlay.opaque is "x") delete a lower entry; an opaque directory (`.wh..wh..opq`, or the
+ * trusted.overlay.opaque / user.overlay.opaque xattr set to "y") hides everything below it.
+ * Symlinks are resolved inside the view's root: an absolute target restarts at the root and ".."
+ * never climbs above it, so no lookup can leave the view. COPY --from, /etc/passwd lookups and
+ * destination checks read through it.
  */
 #ifndef SLIPWAY_SNAPSHOT_VIEW_H
 #define SLIPWAY_SNAPSHOT_VIEW_H

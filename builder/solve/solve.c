@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../snapshot/overlay.h"
 #include "../util/cleanup.h"
 #include "../util/fs.h"
 
@@ -176,7 +177,8 @@ run_op(struct solver *S, size_t id, struct sw_error **err)
         break;
     case PLAN_IMAGE:
     case PLAN_OCI_LAYOUT:
-        return solve_load_image(S, op, out, err);
+        r = solve_load_image(S, op, out, err);
+        break;
     case PLAN_CONTEXT:
         return context_state(op, out, err);
     case PLAN_COPY:
@@ -436,9 +438,9 @@ solve_build(struct solve_result *out, const struct plan *p, const struct solve_o
     int r = img_time_format(S.created, sizeof S.created, S.created_sec, 0, err);
     if (r < 0)
         return r;
-    /* snapshot directories hold overlayfs whiteouts as root, .wh. markers otherwise */
+    /* one directory per snapshot format (root, rootless, no root): they never mix */
     if (asprintf(&S.snap_root, "%s/snapshots/%s", store_root(o->store),
-                 geteuid() == 0 ? "overlay" : "markers") < 0)
+                 snap_format_name(snap_format_current())) < 0)
         return sw_error_oom(err);
     if (sw_mkdir_p(S.snap_root, 0700, NULL) < 0) {
         r = sw_error_set(err, SW_EIO, errno, NULL, "%s: %s", S.snap_root, strerror(errno));

@@ -13,6 +13,7 @@
 
 #include "../copy/copy.h"
 #include "../layer/extract.h"
+#include "../snapshot/overlay.h"
 #include "../snapshot/users.h"
 #include "../util/cleanup.h"
 #include "../util/fs.h"
@@ -43,10 +44,13 @@ materialize(struct solver *S, const struct img_descriptor *layer, const struct s
                          strerror(errno));
     if (r == 0)
         r = store_blob_path(S->o->store, &layer->digest, &blob, err);
-    /* as root, whiteouts the way overlayfs lowerdirs hold them (RUN mounts these directories);
-     * otherwise .wh. markers (views read both) */
-    struct layer_extract_opts xo = {.overlay_whiteouts = geteuid() == 0,
-                                    .keep_whiteouts = geteuid() != 0};
+    /* as root (real or rootless), whiteouts the way overlayfs lowerdirs hold them (RUN mounts
+     * these directories); otherwise .wh. markers (views read every format). Rootless with a
+     * single-id map, owners other than 0 cannot be set: extraction skips them (files are 0's) */
+    enum snap_format fmt = snap_format_current();
+    struct layer_extract_opts xo = {.overlay_whiteouts = fmt != SNAP_FORMAT_MARKERS,
+                                    .overlay_userxattr = fmt == SNAP_FORMAT_OVERLAY_USER,
+                                    .keep_whiteouts = fmt == SNAP_FORMAT_MARKERS};
     struct layer_extract_result res;
     if (r == 0)
         r = layer_extract_file(blob, layer->media_type, tmp, &xo, &res, err);

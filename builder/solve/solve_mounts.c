@@ -417,6 +417,7 @@ prepare_cache(struct solver *S, const struct plan_op *op, const struct plan_moun
         close(fd);
         return r < 0 ? r : sw_error_oom(err);
     }
+    (void)futimens(fd, NULL); /* the instance's last use, for `slipway cache prune` */
     sw_autofree char *data = NULL;
     if (asprintf(&data, "%s/%u", base, inst) < 0)
         return sw_error_oom(err);

@@ -25,6 +25,8 @@
 
 #include "exec/exec.h"
 #include "exec/spec.h"
+#include "exec/userns.h"
+#include "util/userns.h"
 #include "util/buf.h"
 
 struct fixture {
@@ -730,6 +732,105 @@ test_rootless(void **state)
     assert_no_mounts_below_dir();
 }
 
+/* As root, ctr_userns_enter does nothing. */
+static void
+test_userns_enter_as_root(void **state)
+{
+    (void)state;
+    assert_false(sw_in_user_namespace());
+    enum ctr_userns_kind kind = CTR_USERNS_SUBID;
+    assert_int_equal(ctr_userns_enter(&kind, "/etc", NULL), 0);
+    assert_int_equal(kind, CTR_USERNS_NONE);
+    assert_false(sw_in_user_namespace());
+    assert_int_equal(geteuid(), 0);
+}
+
+/* In a forked child as nobody: the rootless build's user namespace (a single-id map: fx.dir has
+ * no subuid file), then a step run from it with the default spec (no CTR_NS_USER of its own). */
+static int
+build_userns_child(void)
+{
+    if (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+        setresuid(65534, 65534, 65534) != 0) {
+        fprintf(stderr, "build userns: cannot become nobody: %s\n", strerror(errno));
+        return 1;
+    }
+    enum ctr_userns_kind kind = CTR_USERNS_NONE;
+    struct sw_error *err = NULL;
+    if (ctr_userns_enter(&kind, fx.dir, &err) != 0 || kind != CTR_USERNS_SINGLE) {
+        fprintf(stderr, "build userns: ctr_userns_enter: %d %s\n", (int)kind, err ? err->msg : "");
+        return 1;
+    }
+    char *map = read_file("/proc/self/uid_map");
+    bool mapped = map && strstr(map, " 0 ") && strstr(map, " 65534 ") && strstr(map, " 1\n");
+    free(map);
+    if (geteuid() != 0 || getegid() != 0 || !sw_in_user_namespace() || !mapped) {
+        fprintf(stderr, "build userns: not 0:0 of a single-id user namespace\n");
+        return 1;
+    }
+    const char *argv[] = {"sh", "-c",
+                          "id -u; id -g; test -c /dev/null && echo dev-null; "
+                          "awk '$2 == \"/sys\" { print substr($4, 1, 3) }' /proc/mounts | head -1; "
+                          "touch /tmp/rl-chown && { chown 1000 /tmp/rl-chown 2>/dev/null || "
+                          "echo no-chown; }; rm -f /tmp/rl-chown",
+                          NULL};
+    struct ctr_spec spec;
+    make_spec(&spec, argv);
+    add_defaults(&spec);
+    /* the defaults know they are in a user namespace: no gid=5 for devpts, /sys bound */
+    for (size_t i = 0; i < spec.n_mounts; i++) {
+        const struct ctr_mount *m = &spec.mounts[i];
+        if ((!strcmp(m->destination, "/dev/pts") && sw_strv_contains(&m->options, "gid=5")) ||
+            (!strcmp(m->destination, "/sys") && strcmp(m->type, "bind"))) {
+            fprintf(stderr, "build userns: mount %s is not for a user namespace\n", m->destination);
+            return 1;
+        }
+    }
+    struct capture c = {0};
+    struct ctr_io io = {on_output, &c, -1};
+    struct ctr_result res;
+    if (ctr_run(ctr_native_executor(), &res, &spec, &io, &err) != 0) {
+        fprintf(stderr, "build userns: ctr_run: %s\n", err->msg);
+        return 1;
+    }
+    const char *want = "0\n0\ndev-null\nro,\nno-chown\n";
+    if (res.signaled || res.exit_code != 0 || strcmp(sw_buf_cstr(&c.out), want) != 0) {
+        fprintf(stderr, "build userns: exit %d, stdout:\n%s\nstderr:\n%s\n", res.exit_code,
+                sw_buf_cstr(&c.out), sw_buf_cstr(&c.err));
+        return 1;
+    }
+    /* USER 1000 does not exist in a single-id map: a clear error, not a mystery exit code */
+    spec.process.uid = spec.process.gid = 1000;
+    int r = ctr_run(ctr_native_executor(), &res, &spec, &io, &err);
+    if (r != -SW_EINVAL || !strstr(err->msg, "setgid 1000: Invalid argument (not mapped in the "
+                                             "user namespace")) {
+        fprintf(stderr, "build userns: USER 1000: %d %s\n", r, err ? err->msg : "");
+        return 1;
+    }
+    sw_error_free(err);
+    capture_free(&c);
+    ctr_spec_clear(&spec);
+    return 0;
+}
+
+static void
+test_build_userns(void **state)
+{
+    (void)state;
+    if (read_long("/proc/sys/user/max_user_namespaces") == 0)
+        fail_msg("user namespaces are disabled (/proc/sys/user/max_user_namespaces = 0): "
+                 "rootless mode cannot work");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(build_userns_child());
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_no_mounts_below_dir();
+}
+
 struct par_run {
     const char *script;
     char *out;
@@ -825,6 +926,8 @@ main(void)
         cmocka_unit_test(test_parallel_runs),
         cmocka_unit_test(test_no_leaks),
         cmocka_unit_test(test_rootless),
+        cmocka_unit_test(test_userns_enter_as_root),
+        cmocka_unit_test(test_build_userns),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -22,7 +22,8 @@ check_eq() {
 }
 # check_match DESCRIPTION TEXT REGEX
 check_match() {
-    if printf '%s' "$2" | grep -Eq -- "$3"; then pass; else fail "$1: '$2' does not match /$3/"; fi
+    # a here-string, not a pipe: with pipefail, grep -q quitting early would fail the printf (SIGPIPE)
+    if grep -Eq -- "$3" <<<"$2"; then pass; else fail "$1: '$2' does not match /$3/"; fi
 }
 # require PROGRAM PACKAGE: a missing consumer fails the run loudly, never skips
 require() {

@@ -26,7 +26,7 @@ write_df() {
 FROM slipway-samples/busybox:latest AS tool
 ARG TOOL_OWNER=0
 RUN mkdir /out && echo tool > /out/t && chown \$TOOL_OWNER /out/t
-RUN echo "rebuilt \$(date +%s%N)" > /stamp
+RUN echo "rebuilt \$(head -c 16 /dev/urandom | od -An -tx1)" > /stamp
 
 FROM slipway-samples/busybox:latest
 COPY --chown=${2:-0} a.txt /a.txt
@@ -99,10 +99,13 @@ check_match "--explain-cache names the owner change" "$(cat "$T/last.log")" 't: 
 check_eq "--no-cache-filter rebuilds only that stage; what reads identical files from it hits" "$(misses --build-arg N=2 --build-arg TOOL_OWNER=1000 --no-cache-filter tool)" "RUN echo \"rebuilt;RUN mkdir /out;"
 check_eq "--no-cache runs every step" "$(misses --build-arg N=2 --build-arg TOOL_OWNER=1000 --no-cache)" "COPY --chown=1000 a.txt;COPY --from=tool /out;COPY dir /dir;$B;RUN echo \"\$MODE\";RUN echo \"\$N\";RUN echo \"rebuilt;RUN mkdir /out;"
 
-# a hit reuses the layer: same image digest as the build that made it
-d1=$("$SW" build --root "$ROOT" -q --build-arg N=2 --build-arg TOOL_OWNER=1000 "$C")
-d2=$("$SW" build --root "$ROOT" -q --build-arg N=2 --build-arg TOOL_OWNER=1000 "$C")
+# a hit reuses the layer: the tool stage's last RUN writes a new stamp whenever it runs, so with
+# a fixed SOURCE_DATE_EPOCH two builds give the same image only if the second one hit it
+d1=$(SOURCE_DATE_EPOCH=1700000000 "$SW" build --root "$ROOT" -q --target tool --build-arg TOOL_OWNER=1000 "$C")
+d2=$(SOURCE_DATE_EPOCH=1700000000 "$SW" build --root "$ROOT" -q --target tool --build-arg TOOL_OWNER=1000 "$C")
+d3=$(SOURCE_DATE_EPOCH=1700000000 "$SW" build --root "$ROOT" -q --no-cache --target tool --build-arg TOOL_OWNER=1000 "$C")
 check_eq "a cached rebuild gives the same image" "$d2" "$d1"
+check_eq "  ...which it would not without the cache (the check can fail)" "$([ "$d3" != "$d1" ] && echo differs)" "differs"
 
 # --normalize-perms: a group write bit does not change the key
 misses --normalize-perms --build-arg N=2 --build-arg TOOL_OWNER=1000 >/dev/null

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "snapshot/view.h"
@@ -194,13 +196,79 @@ test_empty_view(void **state)
     view_free(v);
 }
 
+/* Mark `rel` of layer `layer` with xattr `name` = value. */
+static void
+mark(const char *layer, const char *rel, const char *name, const char *value)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/%s", root, layer, rel);
+    assert_int_equal(lsetxattr(path, name, value, strlen(value), 0), 0);
+}
+
+/* The overlayfs forms of rootless snapshots (user.overlay.*: xattr whiteouts in a directory
+ * marked "x", opaque "y") and the 0/0 devices overlayfs writes itself. */
+static void
+test_overlay_forms(void **state)
+{
+    (void)state;
+    put("u0", "d/a", "a");
+    put("u0", "d/b", "b");
+    put("u0", "opq/old", "old");
+    put("u0", "dev-gone", "x");
+    put("u0", "e/decoy", "d0");
+    /* u1: d/a deleted by an xattr whiteout, opq replaced, dev-gone deleted by a 0/0 device */
+    put("u1", "d/a", "");
+    mark("u1", "d/a", "user.overlay.whiteout", "");
+    mark("u1", "d", "user.overlay.opaque", "x");
+    put("u1", "opq/new", "new");
+    mark("u1", "opq", "user.overlay.opaque", "y");
+    char path[512];
+    snprintf(path, sizeof path, "%s/u1/dev-gone", root);
+    assert_int_equal(mknod(path, S_IFCHR | 0600, makedev(0, 0)), 0);
+    /* an empty file with the whiteout xattr in a directory not marked "x" is just a file */
+    put("u1", "e/decoy", "");
+    mark("u1", "e/decoy", "user.overlay.whiteout", "");
+    char *dirs[2];
+    assert_true(asprintf(&dirs[0], "%s/u0", root) > 0);
+    assert_true(asprintf(&dirs[1], "%s/u1", root) > 0);
+    struct view *v = NULL;
+    assert_int_equal(view_open(&v, dirs, 2, NULL), 0);
+    free(dirs[0]);
+    free(dirs[1]);
+    struct view_entry e;
+    struct sw_error *err = NULL;
+    assert_int_equal(view_resolve(v, "/d/a", false, &e, &err), -SW_ENOTFOUND);
+    sw_error_freep(&err);
+    assert_int_equal(view_resolve(v, "/dev-gone", false, &e, &err), -SW_ENOTFOUND);
+    sw_error_freep(&err);
+    assert_int_equal(view_resolve(v, "/opq/old", false, &e, &err), -SW_ENOTFOUND);
+    sw_error_freep(&err);
+    assert_int_equal(view_resolve(v, "/e/decoy", false, &e, NULL), 0);
+    assert_int_equal(e.layer, 1);
+    assert_int_equal(e.st.st_size, 0);
+    view_entry_clear(&e);
+    struct sw_strv names = {0};
+    assert_int_equal(view_readdir(v, "/d", &names, NULL), 0);
+    assert_int_equal(names.n, 1);
+    assert_string_equal(names.v[0], "b");
+    sw_strv_free(&names);
+    assert_int_equal(view_readdir(v, "/opq", &names, NULL), 0);
+    assert_int_equal(names.n, 1);
+    assert_string_equal(names.v[0], "new");
+    sw_strv_free(&names);
+    assert_int_equal(view_readdir(v, "/", &names, NULL), 0);
+    assert_int_equal(names.n, 3); /* d e opq */
+    sw_strv_free(&names);
+    view_free(v);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clean_path),         cmocka_unit_test(test_upper_wins_and_whiteouts),
         cmocka_unit_test(test_whole_dir_whiteout), cmocka_unit_test(test_links_stay_inside),
-        cmocka_unit_test(test_empty_view),
+        cmocka_unit_test(test_empty_view),         cmocka_unit_test(test_overlay_forms),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
