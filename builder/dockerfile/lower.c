@@ -278,8 +278,8 @@ lower_mount(struct lower *L, struct plan_op *op, const struct df_instr *in,
             struct sw_error **err)
 {
     static const enum plan_mount_type types[] = {
-        [DF_MOUNT_BIND] = PLAN_MOUNT_BIND,     [DF_MOUNT_CACHE] = PLAN_MOUNT_CACHE,
-        [DF_MOUNT_TMPFS] = PLAN_MOUNT_TMPFS,   [DF_MOUNT_SECRET] = PLAN_MOUNT_SECRET,
+        [DF_MOUNT_BIND] = PLAN_MOUNT_BIND,   [DF_MOUNT_CACHE] = PLAN_MOUNT_CACHE,
+        [DF_MOUNT_TMPFS] = PLAN_MOUNT_TMPFS, [DF_MOUNT_SECRET] = PLAN_MOUNT_SECRET,
         [DF_MOUNT_SSH] = PLAN_MOUNT_SSH,
     };
     pm->type = types[dm->type];

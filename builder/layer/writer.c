@@ -5,12 +5,16 @@
  *
  *   entries --(libarchive pax)--> tar bytes --sha256--> diff_id
  *                                    |
- *                                    +--(libarchive "raw" + gzip/zstd)--> blob bytes --sha256-->
- *                                                                          digest, size, sink
+ *                                    +--(gzip: layer/gzip.h, libdeflate on worker threads)--+
+ *                                    +--(zstd: libarchive "raw" + zstd filter)--------------+
+ *                                    +--(none)----------------------------------------------+
+ *                                                                                           |
+ *                                          digest, size, sink <--sha256-- blob bytes <------+
  *
- * Two libarchive writers are chained through callbacks so that the uncompressed stream can be
- * hashed; the compressor sees one continuous stream (no per-entry flushes). Both use a block
- * size of 0, so nothing is padded beyond the tar's own two end-of-archive records.
+ * The tar writer's output goes through a callback so that the uncompressed stream can be hashed;
+ * the compressor sees one continuous stream (no per-entry flushes). The libarchive writers use a
+ * block size of 0, so nothing is padded beyond the tar's own two end-of-archive records. The gzip
+ * compressor calls back with compressed bytes on this thread only, in order.
  */
 #include "layer/writer.h"
 
@@ -28,6 +32,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "layer/gzip.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -974,25 +979,27 @@ prepare_entries(struct layer_writer *w, struct sw_error **err)
 
 struct pipeline {
     struct layer_writer *w;
-    struct archive *tar;  /* pax writer; its output goes to tar_out */
-    struct archive *comp; /* raw writer with a compression filter, or NULL */
+    struct archive *tar;   /* pax writer; its output goes to tar_out */
+    struct archive *comp;  /* zstd: raw writer with the compression filter, or NULL */
+    struct layer_gzip *gz; /* gzip: the parallel compressor, or NULL */
     struct sw_hasher *tar_hash, *blob_hash;
     uint64_t size;
     struct sw_error *cb_err; /* set by a callback that failed */
     bool dead;               /* failed: libarchive's cleanup must not reach the sink */
 };
 
+/* Compressed bytes: hash them, count them, hand them to the sink. */
 static int
-blob_bytes(struct pipeline *p, const void *buf, size_t n)
+blob_bytes(struct pipeline *p, const void *buf, size_t n, struct sw_error **err)
 {
     if (p->dead)
-        return -1;
-    if (sw_hasher_update(p->blob_hash, buf, n, &p->cb_err) < 0)
-        return -1;
-    if (p->w->sink.write(p->w->sink.ctx, buf, n, &p->cb_err) < 0) {
-        if (!p->cb_err)
-            sw_error_set(&p->cb_err, SW_EIO, 0, NULL, "layer sink failed");
-        return -1;
+        return sw_error_set(err, SW_EIO, 0, NULL, "layer writer already failed");
+    int r;
+    if ((r = sw_hasher_update(p->blob_hash, buf, n, err)) < 0)
+        return r;
+    if ((r = p->w->sink.write(p->w->sink.ctx, buf, n, err)) < 0) {
+        sw_error_set(err, SW_EIO, 0, NULL, "layer sink failed"); /* unless the sink said why */
+        return r;
     }
     p->size += n;
     return 0;
@@ -1002,7 +1009,15 @@ static la_ssize_t
 comp_out(struct archive *a, void *ctx, const void *buf, size_t n)
 {
     (void)a;
-    return blob_bytes(ctx, buf, n) < 0 ? -1 : (la_ssize_t)n;
+    struct pipeline *p = ctx;
+    return blob_bytes(p, buf, n, &p->cb_err) < 0 ? -1 : (la_ssize_t)n;
+}
+
+/* layer_gzip_out_fn: called from inside layer_gzip_write/finish, on this thread. */
+static int
+gz_out(void *ctx, const void *buf, size_t n, struct sw_error **err)
+{
+    return blob_bytes(ctx, buf, n, err);
 }
 
 static la_ssize_t
@@ -1014,8 +1029,10 @@ tar_out(struct archive *a, void *ctx, const void *buf, size_t n)
         return -1;
     if (sw_hasher_update(p->tar_hash, buf, n, &p->cb_err) < 0)
         return -1;
+    if (p->gz)
+        return layer_gzip_write(p->gz, buf, n, &p->cb_err) < 0 ? -1 : (la_ssize_t)n;
     if (!p->comp)
-        return blob_bytes(p, buf, n) < 0 ? -1 : (la_ssize_t)n;
+        return blob_bytes(p, buf, n, &p->cb_err) < 0 ? -1 : (la_ssize_t)n;
     const char *b = buf;
     size_t left = n;
     while (left) {
@@ -1057,13 +1074,18 @@ setup_compressor(struct pipeline *p, struct sw_error **err)
     const struct layer_writer_opts *o = &p->w->opts;
     if (o->compression == LAYER_COMPRESSION_NONE)
         return 0;
+    if (o->compression == LAYER_COMPRESSION_GZIP) {
+        /* Parallel, libdeflate; level 0 = its default (6). Threads: the online CPUs. */
+        struct layer_gzip_opts go = layer_gzip_opts_default();
+        go.level = o->level;
+        return layer_gzip_new(&p->gz, &go, gz_out, p, err);
+    }
     p->comp = archive_write_new();
     if (!p->comp)
         return sw_error_oom(err);
-    const char *filter = o->compression == LAYER_COMPRESSION_ZSTD ? "zstd" : "gzip";
+    const char *filter = "zstd";
     /* In-process compression only: ARCHIVE_WARN would mean an external program. */
-    int r = o->compression == LAYER_COMPRESSION_ZSTD ? archive_write_add_filter_zstd(p->comp)
-                                                     : archive_write_add_filter_gzip(p->comp);
+    int r = archive_write_add_filter_zstd(p->comp);
     if (r != ARCHIVE_OK)
         return sw_error_set(err, SW_EUNSUPPORTED, 0, NULL, "libarchive has no built-in %s: %s",
                             filter, archive_error_string(p->comp));
@@ -1072,8 +1094,6 @@ setup_compressor(struct pipeline *p, struct sw_error **err)
     if (archive_write_set_format_raw(p->comp) != ARCHIVE_OK ||
         (o->level && archive_write_set_filter_option(p->comp, filter, "compression-level", level) !=
                          ARCHIVE_OK) ||
-        (o->compression == LAYER_COMPRESSION_GZIP &&
-         archive_write_set_filter_option(p->comp, "gzip", "timestamp", NULL) != ARCHIVE_OK) ||
         archive_write_set_bytes_per_block(p->comp, 0) != ARCHIVE_OK ||
         archive_write_open(p->comp, p, NULL, comp_out, NULL) != ARCHIVE_OK)
         return archive_fail(p, p->comp, err, "setting up compression", NULL);
@@ -1267,6 +1287,8 @@ run_pipeline(struct pipeline *p, struct layer_result *res, struct sw_error **err
         return archive_fail(p, p->tar, err, "finishing the tar", NULL);
     if (p->comp && archive_write_close(p->comp) != ARCHIVE_OK)
         return archive_fail(p, p->comp, err, "finishing the compressed stream", NULL);
+    if (p->gz && layer_gzip_finish(p->gz, err) < 0)
+        return sw_error_wrap(err, "finishing the compressed stream");
     if ((r = sw_hasher_final(p->tar_hash, &res->diff_id, err)) < 0 ||
         (r = sw_hasher_final(p->blob_hash, &res->digest, err)) < 0)
         return r;
@@ -1300,6 +1322,7 @@ layer_writer_finish(struct layer_writer *w, struct layer_result *result, struct 
         archive_write_free(p.tar);
     if (p.comp)
         archive_write_free(p.comp);
+    layer_gzip_free(p.gz); /* joins its threads, on every path */
     sw_hasher_free(p.tar_hash);
     sw_hasher_free(p.blob_hash);
     sw_error_free(p.cb_err);
