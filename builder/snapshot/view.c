@@ -140,6 +140,20 @@ is_xattr_whiteout(const char *path, const struct stat *st)
     return false;
 }
 
+/* Can directory `path` hold xattr whiteouts (its overlay.opaque xattr is "x" or "y")? */
+static bool
+dir_has_xattr_whiteouts(const char *path)
+{
+    static const char *const names[] = {"user.overlay.opaque", "trusted.overlay.opaque"};
+    for (size_t i = 0; i < 2; i++) {
+        char val[4];
+        ssize_t n = lgetxattr(path, names[i], val, sizeof val);
+        if (n == 1 && (val[0] == 'x' || val[0] == 'y'))
+            return true;
+    }
+    return false;
+}
+
 /* A whiteout in overlayfs form: a 0/0 character device or an xattr whiteout. */
 static bool
 is_whiteout(const char *path, const struct stat *st)
@@ -191,7 +205,8 @@ layer_whiteout(const char *dir, const char *parent, const char *name)
  * hides everything below; an opaque directory at a prefix hides the lower layers.
  */
 static int
-lookup_exact(const struct view *v, const char *path, size_t *layer, struct stat *out)
+lookup_exact(const struct view *v, const char *path, bool prefixes_are_dirs, size_t *layer,
+             struct stat *out)
 {
     if (!strcmp(path, "/")) {
         for (size_t l = v->n; l-- > 0;) {
@@ -203,6 +218,24 @@ lookup_exact(const struct view *v, const char *path, size_t *layer, struct stat 
         memset(out, 0, sizeof *out);
         out->st_mode = S_IFDIR | 0755;
         *layer = SIZE_MAX;
+        return 0;
+    }
+    if (v->n == 1 && prefixes_are_dirs) {
+        /* one layer (a build context, a --link copy) and every prefix of the path already
+         * resolved to a real directory of it (view_resolve's walk): nothing below for a whiteout
+         * or an opaque directory to hide, and no symlink on the way, so the entry itself is all
+         * there is to check (a whiteout in a lone layer hides nothing and is no entry) */
+        sw_autofree char *hp = join(v->dirs[0], path);
+        struct stat st;
+        if (!hp)
+            return -SW_ENOMEM;
+        if (lstat(hp, &st) != 0 || is_whiteout(hp, &st))
+            return -SW_ENOTFOUND;
+        const char *slash = strrchr(path, '/');
+        if (!strncmp(slash + 1, ".wh.", 4))
+            return -SW_ENOTFOUND; /* a whiteout marker is not an entry */
+        *out = st;
+        *layer = 0;
         return 0;
     }
     sw_autofree char *work = strdup(path);
@@ -298,7 +331,7 @@ view_resolve(struct view *v, const char *path, bool follow_final, struct view_en
     st.st_mode = S_IFDIR | 0755;
     if (sw_buf_puts(&done, "/") < 0)
         return sw_error_oom(err);
-    lookup_exact(v, "/", &layer, &st);
+    lookup_exact(v, "/", true, &layer, &st);
     while (*rest) {
         char *slash = strchr(rest, '/');
         size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
@@ -309,7 +342,7 @@ view_resolve(struct view *v, const char *path, bool follow_final, struct view_en
         rest += n;
         while (*rest == '/')
             rest++;
-        r = lookup_exact(v, sw_buf_cstr(&done), &layer, &st);
+        r = lookup_exact(v, sw_buf_cstr(&done), true, &layer, &st);
         if (r < 0) {
             if (r == -SW_ENOTFOUND)
                 sw_error_set(err, SW_ENOTFOUND, ENOENT, NULL, "%s: no such file or directory",
@@ -395,9 +428,9 @@ view_readdir(struct view *v, const char *dir, struct sw_strv *names, struct sw_e
         struct stat st;
         if (strcmp(dir, "/") != 0) {
             struct view sub = {.dirs = v->dirs, .n = l + 1};
-            if (lookup_exact(&sub, dir, &provider, &st) < 0 || provider != l) {
+            if (lookup_exact(&sub, dir, false, &provider, &st) < 0 || provider != l) {
                 /* this layer does not hold the directory itself; lower ones may, unless hidden */
-                if (lookup_exact(&sub, dir, &provider, &st) < 0 || !S_ISDIR(st.st_mode))
+                if (lookup_exact(&sub, dir, false, &provider, &st) < 0 || !S_ISDIR(st.st_mode))
                     break;
                 continue;
             }
@@ -407,6 +440,7 @@ view_readdir(struct view *v, const char *dir, struct sw_strv *names, struct sw_e
         DIR *d = opendir(hp);
         if (!d)
             continue;
+        bool xattr_wh_dir = dir_has_xattr_whiteouts(hp);
         struct dirent *e;
         while ((e = readdir(d)) && r == 0) {
             const char *name = e->d_name;
@@ -417,19 +451,26 @@ view_readdir(struct view *v, const char *dir, struct sw_strv *names, struct sw_e
                     r = sw_error_oom(err);
                 continue;
             }
-            sw_autofree char *ep = join(hp, name);
-            struct stat est;
-            if (ep && lstat(ep, &est) == 0 && is_whiteout(ep, &est)) {
-                if (!sw_strv_contains(&hidden, name) && sw_strv_push(&hidden, name) < 0)
-                    r = sw_error_oom(err);
-                continue;
+            /* a whiteout is a character device, or (xattr whiteouts) an empty regular file in a
+             * directory marked for them: other entries need no lstat */
+            bool maybe_wh = e->d_type == DT_UNKNOWN || e->d_type == DT_CHR ||
+                            (e->d_type == DT_REG && xattr_wh_dir);
+            if (maybe_wh) {
+                sw_autofree char *ep = join(hp, name);
+                struct stat est;
+                if (ep && lstat(ep, &est) == 0 && is_whiteout(ep, &est)) {
+                    if (!sw_strv_contains(&hidden, name) && sw_strv_push(&hidden, name) < 0)
+                        r = sw_error_oom(err);
+                    continue;
+                }
             }
-            if (sw_strv_contains(&hidden, name) || sw_strv_contains(names, name))
+            /* a lone layer lists each name once and has nothing to hide */
+            if (v->n > 1 && (sw_strv_contains(&hidden, name) || sw_strv_contains(names, name)))
                 continue;
             if (sw_strv_push(names, name) < 0)
                 r = sw_error_oom(err);
             /* names from this layer hide the same names below */
-            if (r == 0 && sw_strv_push(&hidden, name) < 0)
+            if (r == 0 && v->n > 1 && sw_strv_push(&hidden, name) < 0)
                 r = sw_error_oom(err);
         }
         closedir(d);
