@@ -28,6 +28,7 @@ cache_record_clear(struct cache_record *r)
     free(r->description);
     free(r->location);
     free(r->created_by);
+    free(r->history_created);
     free(r->layer_media_type);
     sw_strv_free(&r->def);
     memset(r, 0, sizeof *r);
@@ -110,13 +111,17 @@ cache_record_put(struct store *st, const struct cache_record *r, const char *fil
     json_t *def = json_array();
     for (size_t i = 0; def && i < r->def.n; i++)
         json_array_append_new(def, json_string(r->def.v[i]));
-    json_t *j =
-        json_pack("{s:i, s:s, s:s, s:s, s:s*, s:s*, s:s, s:{s:s, s:s, s:I}, s:s, s:o, s:I}",
-                  "version", 1, "key", r->key.str, "parent", r->parent.str, "kind", r->kind,
-                  "description", r->description, "location", r->location, "created_by",
-                  r->created_by ? r->created_by : "", "layer", "mediaType", r->layer_media_type,
-                  "digest", r->layer_digest.str, "size", (json_int_t)r->layer_size, "diffID",
-                  r->diff_id.str, "def", def, "created", (json_int_t)r->created);
+    /* a step that added no layer (a WORKDIR that existed) has "layer": null */
+    json_t *layer = r->empty_layer
+                        ? json_null()
+                        : json_pack("{s:s, s:s, s:I}", "mediaType", r->layer_media_type, "digest",
+                                    r->layer_digest.str, "size", (json_int_t)r->layer_size);
+    json_t *j = json_pack("{s:i, s:s, s:s, s:s, s:s*, s:s*, s:s, s:s*, s:o*, s:s, s:o, s:I}",
+                          "version", 1, "key", r->key.str, "parent", r->parent.str, "kind", r->kind,
+                          "description", r->description, "location", r->location, "created_by",
+                          r->created_by ? r->created_by : "", "history_created", r->history_created,
+                          "layer", layer, "diffID", r->empty_layer ? "" : r->diff_id.str, "def",
+                          def, "created", (json_int_t)r->created);
     if (!j)
         return sw_error_oom(err);
     char *text = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
@@ -173,13 +178,14 @@ cache_record_get(struct store *st, const struct sw_digest *key, struct cache_rec
     json_t *j = json_loadb(text, len, 0, NULL);
     json_t *layer = json_object_get(j, "layer");
     json_t *def = json_object_get(j, "def");
+    out->empty_layer = json_is_null(layer);
     if (!j || json_integer_value(json_object_get(j, "version")) != 1 ||
         digest_field(j, "key", &out->key, false) < 0 || strcmp(out->key.str, key->str) != 0 ||
-        digest_field(j, "parent", &out->parent, true) < 0 ||
-        digest_field(j, "diffID", &out->diff_id, false) < 0 ||
-        digest_field(layer, "digest", &out->layer_digest, false) < 0 || !json_is_array(def) ||
+        digest_field(j, "parent", &out->parent, true) < 0 || !json_is_array(def) ||
         !(out->kind = string_field(j, "kind")) ||
-        !(out->layer_media_type = string_field(layer, "mediaType"))) {
+        (!out->empty_layer && (digest_field(j, "diffID", &out->diff_id, false) < 0 ||
+                               digest_field(layer, "digest", &out->layer_digest, false) < 0 ||
+                               !(out->layer_media_type = string_field(layer, "mediaType"))))) {
         json_decref(j);
         cache_record_clear(out);
         return -SW_ENOTFOUND; /* damaged: as if absent (a rebuild writes it again) */
@@ -187,6 +193,7 @@ cache_record_get(struct store *st, const struct sw_digest *key, struct cache_rec
     out->description = string_field(j, "description");
     out->location = string_field(j, "location");
     out->created_by = string_field(j, "created_by");
+    out->history_created = string_field(j, "history_created");
     out->layer_size = (uint64_t)json_integer_value(json_object_get(layer, "size"));
     out->created = (int64_t)json_integer_value(json_object_get(j, "created"));
     out->used = stat(jp, &sb) == 0 ? (int64_t)sb.st_mtime : out->created;

@@ -27,6 +27,7 @@ struct cache_record {
     char *description;       /* "[stage-1 3/5] COPY . /ctx" */
     char *location;          /* "Dockerfile:3" (may be NULL) */
     char *created_by;        /* the history entry */
+    char *history_created;   /* its time (RFC 3339): a hit keeps it (may be NULL) */
     bool empty_layer;        /* the step added no layer (a WORKDIR that existed): no layer_* */
     char *layer_media_type;
     struct sw_digest layer_digest;

@@ -286,12 +286,16 @@ index_update(struct store *st, index_edit_fn edit, void *ctx, struct sw_error **
     json_auto_t *idx = NULL;
     if ((r = store__index_load(st, &idx, err)) < 0)
         return r;
+    json_auto_t *before = json_deep_copy(idx);
     json_t *m = json_object_get(idx, "manifests");
     if ((r = edit(m, ctx, err)) < 0)
         return r;
     if (sort_manifests(m) < 0 ||
         json_object_set_new(idx, "mediaType", json_string(STORE_MT_OCI_INDEX)) < 0)
         return sw_error_oom(err);
+    /* nothing changed (a rebuild tagging the same image again): no write, no fsync */
+    if (before && json_equal(before, idx))
+        return 0;
     sw_autofree char *text = json_dumps(idx, JSON_INDENT(2) | JSON_SORT_KEYS);
     if (!text)
         return sw_error_oom(err);

@@ -48,6 +48,7 @@ solve_state_derive(struct op_state *out, const struct op_state *parent, struct s
     if (r < 0)
         return r;
     out->cmd_set = parent->cmd_set;
+    memcpy(out->time, parent->time, sizeof out->time);
     out->layers = calloc(parent->nlayers + 1, sizeof *out->layers);
     out->snapshots = calloc(parent->nlayers + 1, sizeof *out->snapshots);
     if (!out->layers || !out->snapshots)
@@ -65,10 +66,27 @@ solve_state_derive(struct op_state *out, const struct op_state *parent, struct s
     return 0;
 }
 
+const char *
+solve_state_time(struct solver *S, struct op_state *st, bool new_work)
+{
+    if (S->o->source_date_epoch >= 0 || new_work || !st->time[0])
+        snprintf(st->time, sizeof st->time, "%s", S->created);
+    return st->time;
+}
+
 int
 solve_state_add_layer(struct solver *S, struct op_state *st, const struct img_descriptor *d,
                       const struct sw_digest *diff_id, const char *created_by,
                       struct sw_error **err)
+{
+    return solve_state_add_layer_at(S, st, d, diff_id, solve_state_time(S, st, true), created_by,
+                                    err);
+}
+
+int
+solve_state_add_layer_at(struct solver *S, struct op_state *st, const struct img_descriptor *d,
+                         const struct sw_digest *diff_id, const char *created,
+                         const char *created_by, struct sw_error **err)
 {
     struct img_descriptor *v = realloc(st->layers, (st->nlayers + 1) * sizeof *v);
     if (!v)
@@ -83,8 +101,11 @@ solve_state_add_layer(struct solver *S, struct op_state *st, const struct img_de
     if (r < 0)
         return r;
     st->nlayers++;
-    return img_config_add_layer(st->config, diff_id, S->created, created_by, IMG_HISTORY_COMMENT,
-                                err);
+    if (S->o->source_date_epoch >= 0 || !img_time_valid(created))
+        created = S->created;
+    if (created != st->time)
+        snprintf(st->time, sizeof st->time, "%s", created);
+    return img_config_add_layer(st->config, diff_id, created, created_by, IMG_HISTORY_COMMENT, err);
 }
 
 /* ---- one op ------------------------------------------------------------------------------------
@@ -389,7 +410,16 @@ static int
 write_image(struct solver *S, struct op_state *st, const struct img_platform *platform,
             struct solve_result *out, struct sw_error **err)
 {
-    int r = img_config_set_created(st->config, S->created_sec, 0, err);
+    /* the time of the latest step: a fully cached rebuild gives the same config */
+    int r = 0;
+    if (S->o->source_date_epoch < 0 && st->time[0] && img_time_valid(st->time)) {
+        free(st->config->created);
+        st->config->created = strdup(st->time);
+        if (!st->config->created)
+            r = sw_error_oom(err);
+    } else {
+        r = img_config_set_created(st->config, S->created_sec, 0, err);
+    }
     for (size_t i = 0; r == 0 && i < S->o->nlabels; i++) {
         const char *kv = S->o->labels[i], *eq = strchr(kv, '=');
         sw_autofree char *key = eq ? strndup(kv, (size_t)(eq - kv)) : strdup(kv);

@@ -448,10 +448,19 @@ solve_cache_lookup(struct solver *S, const struct plan_op *op, struct op_state *
     }
     uint64_t size = 0;
     int r = 0;
+    /* the time of the step when it was made (older records have only their own creation) */
+    char made[64] = "";
+    if (rec.history_created && img_time_valid(rec.history_created))
+        snprintf(made, sizeof made, "%s", rec.history_created);
+    else if (rec.created > 0)
+        (void)img_time_format(made, sizeof made, rec.created, 0, NULL);
     if (rec.empty_layer) {
         /* a WORKDIR that existed: no layer, a history entry */
-        r = img_config_add_history(out->config, S->created, rec.created_by, IMG_HISTORY_COMMENT,
-                                   true, err);
+        const char *when = made[0] ? made : solve_state_time(S, out, false);
+        if (S->o->source_date_epoch < 0 && when != out->time)
+            snprintf(out->time, sizeof out->time, "%s", when);
+        r = img_config_add_history(out->config, solve_state_time(S, out, false), rec.created_by,
+                                   IMG_HISTORY_COMMENT, true, err);
         if (r == 0) {
             *hit = true;
             out->cached = true;
@@ -462,7 +471,7 @@ solve_cache_lookup(struct solver *S, const struct plan_op *op, struct op_state *
         struct img_descriptor d = {.media_type = rec.layer_media_type,
                                    .digest = rec.layer_digest,
                                    .size = (int64_t)rec.layer_size};
-        r = solve_state_add_layer(S, out, &d, &rec.diff_id, rec.created_by, err);
+        r = solve_state_add_layer_at(S, out, &d, &rec.diff_id, made, rec.created_by, err);
         if (r == 0) {
             *hit = true;
             out->cached = true;
@@ -488,6 +497,7 @@ solve_cache_record(struct solver *S, const struct plan_op *op, struct op_state *
     struct sw_digest none = none_digest;
     /* the op's own history entry is the last one */
     const char *created_by = cfg->history[cfg->nhistory - 1].created_by;
+    const char *created = cfg->history[cfg->nhistory - 1].created;
     const struct img_descriptor *l = added_layer ? &out->layers[out->nlayers - 1] : NULL;
     char loc[4200] = "";
     if (op->span.file)
@@ -498,6 +508,7 @@ solve_cache_record(struct solver *S, const struct plan_op *op, struct op_state *
         .description = op->description,
         .location = loc[0] ? loc : NULL,
         .created_by = (char *)created_by,
+        .history_created = (char *)created,
         .empty_layer = !added_layer,
         .layer_media_type = l ? l->media_type : NULL,
         .layer_digest = l ? l->digest : none,

@@ -166,8 +166,8 @@ solve_config_change(struct solver *S, const struct plan_op *op, struct op_state 
         }
     }
     if (r == 0)
-        r = img_config_add_history(out->config, S->created, created_by, IMG_HISTORY_COMMENT, true,
-                                   err);
+        r = img_config_add_history(out->config, solve_state_time(S, out, false), created_by,
+                                   IMG_HISTORY_COMMENT, true, err);
     sw_strv_free(&argv);
     free(keys);
     free(values);

@@ -313,8 +313,8 @@ solve_mkdir(struct solver *S, const struct plan_op *op, struct op_state *out, st
         if (!dir)
             return sw_error_set(err, SW_EINVAL, ENOTDIR, &op->span,
                                 "WORKDIR %s: the path exists and is not a directory", path);
-        return img_config_add_history(out->config, S->created, created_by, IMG_HISTORY_COMMENT,
-                                      true, err);
+        return img_config_add_history(out->config, solve_state_time(S, out, false), created_by,
+                                      IMG_HISTORY_COMMENT, true, err);
     }
     /* create it (through symlinks, owned by the USER in effect): an empty COPY into "path/" */
     struct users_ids ids = {0};

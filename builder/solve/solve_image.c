@@ -116,6 +116,8 @@ load_from_digest(struct store *store, const struct sw_digest *d, const char *nam
     }
     img_manifest_clear(&m);
     out->key = manifest_digest; /* what the cache key of the image op is made of */
+    if (r == 0 && out->config->created && img_time_valid(out->config->created))
+        snprintf(out->time, sizeof out->time, "%s", out->config->created);
     return r;
 }
 

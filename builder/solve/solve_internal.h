@@ -26,6 +26,9 @@ struct op_state {
     struct sw_digest key;
     bool keyed;
     bool cached; /* the layer came from a cache record */
+    /* when its latest step was made (RFC 3339; "" unknown): a cached step keeps the time of the
+     * build that made it, so a fully cached rebuild gives the same image */
+    char time[64];
     /* PLAN_CONTEXT */
     struct view *context;
     struct df_pm *ignore;
@@ -123,9 +126,17 @@ int solve_config_change(struct solver *S, const struct plan_op *op, struct op_st
 /* solve.c: a state derived from its parent (config cloned, layers copied, snapshots shared). */
 int solve_state_derive(struct op_state *out, const struct op_state *parent, struct sw_error **err);
 void solve_state_clear(struct op_state *st);
-/* Append a layer (its descriptor) to a state; the config gets diff_id and history. */
+/* Append a layer (its descriptor) to a state; the config gets diff_id and history, made now. */
 int solve_state_add_layer(struct solver *S, struct op_state *st, const struct img_descriptor *d,
                           const struct sw_digest *diff_id, const char *created_by,
                           struct sw_error **err);
+/* The same for a layer made at `created` (a cache hit). */
+int solve_state_add_layer_at(struct solver *S, struct op_state *st, const struct img_descriptor *d,
+                             const struct sw_digest *diff_id, const char *created,
+                             const char *created_by, struct sw_error **err);
+/* The history time of a step on st: with SOURCE_DATE_EPOCH always that; else now for new work
+ * (a layer made in this build), and the time of st's latest step for a metadata change (now when
+ * unknown). st->time becomes it. */
+const char *solve_state_time(struct solver *S, struct op_state *st, bool new_work);
 
 #endif
