@@ -162,27 +162,43 @@ RES=$T/results.tsv
 failures=0
 
 # ---- timing -------------------------------------------------------------------------------------
-# timed LOG CMD...: run CMD (output to LOG), set `secs` to its wall time and `rss` to its peak RSS
-# in KiB when GNU time is available; return CMD's status.
+# The clock is bash's $EPOCHREALTIME (no process is started inside the measured window). The
+# wrapper itself (timeout and GNU time starting, then starting the tool) costs a few milliseconds
+# on a small VM, the same for every tool: `tare` measures it around /bin/true (median of 21) and
+# every measurement has it subtracted, so that sub-10 ms tools are not measured mostly as
+# process-creation overhead. The tare is printed and written to the JSON.
+tare_s=0
+# timed LOG CMD...: run CMD (output to LOG), set `secs` to its wall time minus the tare and `rss`
+# to its peak RSS in KiB when GNU time is available; return CMD's status.
 timed() {
     local logf=$1; shift
     local t0 t1 rc
     rss=""
     sync   # write back what the untimed setup left dirty, outside the measurement
     if [ -n "$GNU_TIME" ]; then
-        t0=$(date +%s%N)
+        t0=${EPOCHREALTIME/./}
         timeout "$timeout_s" "$GNU_TIME" -v -o "$T/time.txt" "$@" >>"$logf" 2>&1
         rc=$?
-        t1=$(date +%s%N)
+        t1=${EPOCHREALTIME/./}
         rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$T/time.txt" 2>/dev/null)
     else
-        t0=$(date +%s%N)
+        t0=${EPOCHREALTIME/./}
         timeout "$timeout_s" "$@" >>"$logf" 2>&1
         rc=$?
-        t1=$(date +%s%N)
+        t1=${EPOCHREALTIME/./}
     fi
-    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')
+    secs=$(awk -v a="$t0" -v b="$t1" -v t="$tare_s" 'BEGIN { s = (b - a) / 1e6 - t; if (s < 0) s = 0; printf "%.4f", s }')
     return $rc
+}
+# measure_tare: the median wall time of the wrapper around /bin/true
+measure_tare() {
+    local i all=""
+    for i in $(seq 21); do
+        timed /dev/null /bin/true
+        all="$all $secs"
+    done
+    tare_s=$(echo "$all" | tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { printf "%.4f", v[int((NR + 1) / 2)] }')
+    log "timing wrapper (timeout + GNU time around /bin/true): ${tare_s}s, subtracted from every run"
 }
 record() { printf 'run\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${4:-}" >>"$RES"; }
 status() { printf 'status\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RES"; }
@@ -408,6 +424,7 @@ run_scenario() {  # SCEN LABEL DESCRIPTION MODE CTX
     else status "$scen" buildkit n/a "$buildkit_note"; fi
 }
 
+measure_tare
 run_scenario cold-3step "cold 3-step build" \
     "FROM the busybox base; COPY a small file; ENV; COPY another file; no build cache" cold "$small"
 run_scenario noop-rebuild "no-op rebuild" \
@@ -432,7 +449,7 @@ v_buildah=""; [ $have_buildah -eq 1 ] &&
 v_buildkit=""; [ $have_buildkit -eq 1 ] &&
     v_buildkit="dockerd $("$DOCKER" version -f '{{.Server.Version}}' 2>/dev/null) embedded BuildKit"
 
-awk -F'\t' -v runs="$runs" -v quick="$quick" -v json="$json_out" -v v_sw="$v_sw" \
+awk -F'\t' -v runs="$runs" -v quick="$quick" -v json="$json_out" -v v_sw="$v_sw" -v tare="$tare_s" \
     -v v_buildah="$v_buildah" -v v_buildkit="$v_buildkit" -v cpus="$(nproc)" \
     -v date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" '
 function median(s, k,   a, n, i, j, t) {
@@ -475,6 +492,7 @@ END {
             r == "" ? "" : sprintf("%.1f MiB", r / 1024)
     }
     printf "\nmedian of %d run(s) each; ratio = peer median / slipway median (above 1: slipway is faster)\n", runs
+    printf "times exclude the timing wrapper (timeout + GNU time around /bin/true): %s s, measured and subtracted from every run\n", tare
     printf "slipway: %s; buildah: %s; BuildKit: %s\n", v_sw, v_buildah == "" ? "n/a" : v_buildah, v_buildkit == "" ? "n/a" : v_buildkit
     for (i = 1; i <= ns; i++) for (k = 2; k <= 3; k++) {
         sc = order[i]; t = tools[k]
@@ -484,6 +502,7 @@ END {
     if (json == "") exit
     o = "{\n  \"date\": " jstr(date) ",\n  \"runs\": " runs ",\n  \"quick\": " (quick ? "true" : "false") ",\n  \"cpus\": " cpus ","
     o = o "\n  \"versions\": {\"slipway\": " jstr(v_sw) ", \"buildah\": " (v_buildah == "" ? "null" : jstr(v_buildah)) ", \"buildkit\": " (v_buildkit == "" ? "null" : jstr(v_buildkit)) "},"
+    o = o "\n  \"tare_s\": " tare ","
     o = o "\n  \"scenarios\": ["
     for (i = 1; i <= ns; i++) {
         sc = order[i]
