@@ -5,9 +5,9 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include "support/support.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,26 +33,6 @@ struct fx {
 };
 
 static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void
-write_file(const char *path, const char *content)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    assert_true(fd >= 0);
-    size_t len = strlen(content);
-    assert_int_equal(write(fd, content, len), (ssize_t)len);
-    assert_int_equal(close(fd), 0);
-}
-
-static int
 setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
@@ -69,7 +49,7 @@ setup(void **state)
     for (int i = 0; i < 3; i++) {
         if (asprintf(&f->src[i], "%s/%s", f->dir, names[i]) < 0)
             return -1;
-        write_file(f->src[i], contents[i]);
+        ts_write_str(f->src[i], contents[i]);
         f->files[i] = (struct ck_file){
             .path = names[i], .mode = S_IFREG | 0644, .uid = 0, .gid = 0, .source = f->src[i]};
     }
@@ -88,7 +68,7 @@ teardown(void **state)
 {
     struct fx *f = *state;
     statcache_close(f->sc);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    ts_rmtree(f->dir);
     for (int i = 0; i < NF; i++)
         free(f->src[i]);
     free(f->dir);
@@ -277,7 +257,7 @@ test_touch_keeps_checksum(void **state)
 static void
 change_content(struct fx *f)
 {
-    write_file(f->src[1], "/* util, changed */\n");
+    ts_write_str(f->src[1], "/* util, changed */\n");
 }
 
 static void
@@ -285,7 +265,7 @@ change_content_same_size_and_mtime(struct fx *f)
 {
     struct stat st;
     assert_int_equal(lstat(f->src[1], &st), 0);
-    write_file(f->src[1], "/* UTIL */\n");
+    ts_write_str(f->src[1], "/* UTIL */\n");
     struct timespec t[2] = {st.st_atim, st.st_mtim};
     assert_int_equal(utimensat(AT_FDCWD, f->src[1], t, 0), 0);
 }
@@ -349,7 +329,7 @@ test_changes_are_named(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         memcpy(f->files, saved, sizeof saved);
-        write_file(f->src[1], "/* util */\n");
+        ts_write_str(f->src[1], "/* util */\n");
         usleep(SETTLE_US); /* so the stat cache trusts what it hashes before the change */
         expect_change(f, cases[i].fn, cases[i].want);
     }

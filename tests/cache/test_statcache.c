@@ -4,9 +4,9 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include "support/support.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,16 +28,6 @@ struct fx {
     char *ctx;
     char *file; /* the stat cache file */
 };
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
 
 static int
 setup(void **state)
@@ -63,7 +53,7 @@ static int
 teardown(void **state)
 {
     struct fx *f = *state;
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    ts_rmtree(f->dir);
     free(f->dir);
     free(f->ctx);
     free(f->file);
@@ -80,16 +70,6 @@ ctx_path(const struct fx *f, const char *name)
     char *p = NULL;
     assert_true(asprintf(&p, "%s/%s", f->ctx, name) > 0);
     return p;
-}
-
-static void
-write_file(const char *path, const char *content)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    assert_true(fd >= 0);
-    size_t len = strlen(content);
-    assert_int_equal(write(fd, content, len), (ssize_t)len);
-    assert_int_equal(close(fd), 0);
 }
 
 static struct statcache *
@@ -128,23 +108,6 @@ digest_is(struct statcache *sc, const char *path, const char *want)
     assert_string_equal(got.str, exp.str);
 }
 
-static char *
-slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-    long n = ftell(fp);
-    assert_true(n >= 0);
-    rewind(fp);
-    char *b = malloc((size_t)n + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    *len = (size_t)n;
-    return b;
-}
-
 static void
 spit(const char *path, const void *data, size_t len)
 {
@@ -164,7 +127,7 @@ make_files(const struct fx *f, int n)
         snprintf(name, sizeof name, "f%04d", i);
         snprintf(content, sizeof content, "content of file %d\n", i);
         char *p = ctx_path(f, name);
-        write_file(p, content);
+        ts_write_str(p, content);
         free(p);
     }
 }
@@ -245,7 +208,7 @@ test_change_with_mtime_restored(void **state)
 {
     struct fx *f = *state;
     char *p = ctx_path(f, "a.txt");
-    write_file(p, "aaaa");
+    ts_write_str(p, "aaaa");
     usleep(SETTLE_US);
 
     struct statcache *sc = open_ok(f->file);
@@ -255,7 +218,7 @@ test_change_with_mtime_restored(void **state)
 
     struct stat before, after;
     assert_int_equal(lstat(p, &before), 0);
-    write_file(p, "bbbb");
+    ts_write_str(p, "bbbb");
     struct timespec times[2] = {before.st_atim, before.st_mtim};
     assert_int_equal(utimensat(AT_FDCWD, p, times, AT_SYMLINK_NOFOLLOW), 0);
     assert_int_equal(lstat(p, &after), 0);
@@ -285,21 +248,21 @@ test_change_inode_and_size(void **state)
 {
     struct fx *f = *state;
     char *p = ctx_path(f, "a.txt"), *q = ctx_path(f, "a.new");
-    write_file(p, "aaaa");
+    ts_write_str(p, "aaaa");
     usleep(SETTLE_US);
     struct statcache *sc = open_ok(f->file);
     digest_is(sc, p, "aaaa");
 
     struct stat before;
     assert_int_equal(lstat(p, &before), 0);
-    write_file(q, "cccc");
+    ts_write_str(q, "cccc");
     struct timespec times[2] = {before.st_atim, before.st_mtim};
     assert_int_equal(utimensat(AT_FDCWD, q, times, 0), 0);
     assert_int_equal(rename(q, p), 0);
     digest_is(sc, p, "cccc");
     assert_int_equal(statcache_reads(sc), 2);
 
-    write_file(p, "longer content");
+    ts_write_str(p, "longer content");
     digest_is(sc, p, "longer content");
     assert_int_equal(statcache_reads(sc), 3);
     statcache_close(sc);
@@ -314,7 +277,7 @@ test_racy_entries(void **state)
 {
     struct fx *f = *state;
     char *p = ctx_path(f, "racy");
-    write_file(p, "fresh");
+    ts_write_str(p, "fresh");
 
     struct statcache *sc = open_ok(f->file);
     digest_is(sc, p, "fresh");
@@ -350,7 +313,7 @@ valid_cache(const struct fx *f, size_t *len)
     digest_all(f, sc, NFILES);
     save_ok(sc);
     statcache_close(sc);
-    return slurp(f->file, len);
+    return ts_read(f->file, len);
 }
 
 /* Open a damaged cache: nothing is trusted (every file is read, digests are right), and the
@@ -444,8 +407,8 @@ test_unseen_kept_and_noop_save(void **state)
 {
     struct fx *f = *state;
     char *a = ctx_path(f, "a"), *b = ctx_path(f, "b");
-    write_file(a, "A");
-    write_file(b, "B");
+    ts_write_str(a, "A");
+    ts_write_str(b, "B");
     usleep(SETTLE_US);
 
     struct statcache *sc = open_ok(f->file);
@@ -468,7 +431,7 @@ test_unseen_kept_and_noop_save(void **state)
     digest_is(sc, b, "B"); /* not used in the last run, still there */
     assert_int_equal(statcache_reads(sc), 0);
     char *c = ctx_path(f, "c");
-    write_file(c, "C");
+    ts_write_str(c, "C");
     digest_is(sc, c, "C");
     save_ok(sc); /* a new entry: written */
     assert_int_equal(stat(f->file, &s2), 0);
@@ -495,7 +458,7 @@ test_errors(void **state)
     err = NULL;
 
     char *p = ctx_path(f, "gone");
-    write_file(p, "x");
+    ts_write_str(p, "x");
     assert_int_equal(lstat(p, &st), 0);
     assert_int_equal(unlink(p), 0);
     assert_int_equal(statcache_digest(sc, p, &st, &d, &err), -SW_ENOTFOUND);
@@ -505,8 +468,8 @@ test_errors(void **state)
 
     /* a symlink swapped in after the caller's stat is not followed */
     char *t = ctx_path(f, "target");
-    write_file(t, "x");
-    write_file(p, "x");
+    ts_write_str(t, "x");
+    ts_write_str(p, "x");
     assert_int_equal(lstat(p, &st), 0);
     assert_int_equal(unlink(p), 0);
     assert_int_equal(symlink(t, p), 0);
@@ -602,7 +565,7 @@ test_5000_files_warm(void **state)
             assert_int_equal(mkdir(d, 0755), 0);
             free(d);
         }
-        write_file(paths[i], paths[i]);
+        ts_write_str(paths[i], paths[i]);
     }
     usleep(SETTLE_US);
     struct statcache *sc = open_ok(f->file);

@@ -4,10 +4,10 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include "support/support.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,16 +33,6 @@ struct fx {
 };
 
 static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static int
 setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
@@ -66,7 +56,7 @@ teardown(void **state)
             umount2(f->mnt, MNT_DETACH);
         free(f->mnt);
     }
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    ts_rmtree(f->dir);
     free(f->dir);
     free(f->root);
     free(f);

@@ -9,9 +9,9 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include "support/support.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,16 +240,6 @@ struct fx {
     unsigned npaths;
 };
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* ROOT/<fmt...>, in one of the fixture's buffers (valid for the next 7 calls). */
 static char *pathf(struct fx *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static char *
@@ -269,19 +259,6 @@ exists(const char *path)
 {
     struct stat sb;
     return lstat(path, &sb) == 0;
-}
-
-static void
-write_file(const char *path, const void *data, size_t len)
-{
-    char *dir = strdup(path);
-    *strrchr(dir, '/') = '\0';
-    assert_int_equal(sw_mkdir_p(dir, 0700, NULL), 0);
-    free(dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, data, len), (ssize_t)len);
-    close(fd);
 }
 
 static void
@@ -338,8 +315,8 @@ put_snapshot(struct fx *f, const char *format, const struct sw_digest *diff)
 {
     char data[10000];
     memset(data, 's', sizeof data);
-    write_file(pathf(f, "snapshots/%s/%s/etc/file", format, sw_digest_hex(diff)), data,
-               sizeof data);
+    ts_write(pathf(f, "snapshots/%s/%s/etc/file", format, sw_digest_hex(diff)), data, sizeof data,
+             0600);
 }
 
 /* A stat cache file for context directory `ctx` whose first entry is ctx/file. */
@@ -358,7 +335,7 @@ put_stat_cache(struct fx *f, const char *ctx, time_t mtime)
     memset(buf + len - 64, 'a', 64);
     struct sw_digest d = digest_of(ctx);
     char *file = pathf(f, "cache/stat/%s", sw_digest_hex(&d));
-    write_file(file, buf, len);
+    ts_write(file, buf, len, 0600);
     set_mtime(file, mtime);
 }
 
@@ -419,9 +396,9 @@ setup(void **state)
     /* a cache mount with one instance (its ctime is now, so it counts as just used) */
     struct sw_digest m = digest_of("apt");
     snprintf(f->mount, sizeof f->mount, "%s", sw_digest_hex(&m));
-    write_file(pathf(f, "mounts/cache/%s/id", f->mount), "apt", 3);
-    write_file(pathf(f, "mounts/cache/%s/0/archives/pkg.deb", f->mount), "deb", 3);
-    write_file(pathf(f, "mounts/cache/%s/0.lock", f->mount), "", 0);
+    ts_write(pathf(f, "mounts/cache/%s/id", f->mount), "apt", 3, 0600);
+    ts_write(pathf(f, "mounts/cache/%s/0/archives/pkg.deb", f->mount), "deb", 3, 0600);
+    ts_write(pathf(f, "mounts/cache/%s/0.lock", f->mount), "", 0, 0600);
     return 0;
 }
 
@@ -430,7 +407,7 @@ teardown(void **state)
 {
     struct fx *f = *state;
     store_close(f->st);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    ts_rmtree(f->dir);
     free(f->dir);
     free(f->root);
     free(f);
@@ -471,8 +448,8 @@ test_gc_roots(void **state)
     /* cache metadata: a site naming a record that is gone, a .files without its .json, stat
      * caches (a context that is gone, one that exists, one unused for 40 days), leftovers */
     struct sw_digest gone = digest_of("gone"), site = digest_of("site of gone");
-    write_file(pathf(f, "cache/sites/%s", sw_digest_hex(&site)), gone.str, strlen(gone.str));
-    write_file(pathf(f, "cache/records/%s.files", sw_digest_hex(&gone)), "x", 1);
+    ts_write(pathf(f, "cache/sites/%s", sw_digest_hex(&site)), gone.str, strlen(gone.str), 0600);
+    ts_write(pathf(f, "cache/records/%s.files", sw_digest_hex(&gone)), "x", 1, 0600);
     char ctx_gone[600], ctx_here[600];
     snprintf(ctx_gone, sizeof ctx_gone, "%s/ctx-gone", f->dir);
     snprintf(ctx_here, sizeof ctx_here, "%s/ctx-here", f->dir);
@@ -481,11 +458,11 @@ test_gc_roots(void **state)
     put_stat_cache(f, ctx_here, f->now);
     struct sw_digest stat_gone = digest_of(ctx_gone), stat_here = digest_of(ctx_here);
     struct sw_digest stat_old = digest_of("/old");
-    write_file(pathf(f, "cache/stat/%s", sw_digest_hex(&stat_old)), "x", 1);
+    ts_write(pathf(f, "cache/stat/%s", sw_digest_hex(&stat_old)), "x", 1, 0600);
     set_mtime(pathf(f, "cache/stat/%s", sw_digest_hex(&stat_old)), f->now - 40 * 86400);
-    write_file(pathf(f, "cache/stat/%s.tmp-abc123", sw_digest_hex(&stat_here)), "x", 1);
-    write_file(pathf(f, "mounts/cache/%s/1.tmp-abc123/x", f->mount), "x", 1);
-    write_file(pathf(f, "snapshots/overlay/.tmp-gc-%s/x", sw_digest_hex(&f->db)), "x", 1);
+    ts_write(pathf(f, "cache/stat/%s.tmp-abc123", sw_digest_hex(&stat_here)), "x", 1, 0600);
+    ts_write(pathf(f, "mounts/cache/%s/1.tmp-abc123/x", f->mount), "x", 1, 0600);
+    ts_write(pathf(f, "snapshots/overlay/.tmp-gc-%s/x", sw_digest_hex(&f->db)), "x", 1, 0600);
 
     size_t count = 0;
     uint64_t bytes = 0;

@@ -5,13 +5,13 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include "support/support.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,16 +47,6 @@ struct fx {
     struct store *st, *st2;
     struct image im;
 };
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
 
 static char *
 path_in(const struct fx *f, const char *name)
@@ -273,7 +263,7 @@ teardown(void **state)
             umount2(f->mnt, MNT_DETACH);
         free(f->mnt);
     }
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    ts_rmtree(f->dir);
     free(f->dir);
     free(f);
     return 0;
@@ -281,23 +271,6 @@ teardown(void **state)
 
 /* ---- helpers ----------------------------------------------------------------------------------
  */
-
-static char *
-slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        fail_msg("open %s: %s", path, strerror(errno));
-    struct sw_buf b = {0};
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
-        assert_int_equal(sw_buf_append(&b, chunk, n), 0);
-    fclose(fp);
-    if (len)
-        *len = b.len;
-    return sw_buf_detach(&b);
-}
 
 static bool
 exists(const char *path)
@@ -512,7 +485,7 @@ test_oci_dir(void **state)
 
     char *p = NULL;
     assert_true(asprintf(&p, "%s/oci-layout", dest) > 0);
-    char *text = slurp(p, NULL);
+    char *text = ts_read(p, NULL);
     assert_string_equal(text, "{\"imageLayoutVersion\":\"1.0.0\"}");
     free(text);
     free(p);
@@ -605,7 +578,7 @@ test_oci_dir(void **state)
     assert_true(t1.st_dev != t2.st_dev);
     assert_int_equal(t2.st_mode & 07777, 0644);
     size_t l1 = 0, l2 = 0;
-    char *d1 = slurp(sp2, &l1), *d2 = slurp(cp, &l2);
+    char *d1 = ts_read(sp2, &l1), *d2 = ts_read(cp, &l2);
     assert_int_equal(l1, l2);
     assert_memory_equal(d1, d2, l1);
     free(d1);
@@ -613,7 +586,7 @@ test_oci_dir(void **state)
     free(sp2);
     free(cp);
     if (geteuid() != 0)
-        nftw(other_fs, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        ts_rmtree(other_fs);
     free(copy);
     free(other_fs);
     free(dest);
@@ -679,7 +652,7 @@ test_oci_tar(void **state)
     sleep(1);
     ok(export_oci(&img, b, true, &err), err, "export_oci as_tar");
     size_t la = 0, lb = 0;
-    char *da = slurp(a, &la), *db = slurp(b, &lb);
+    char *da = ts_read(a, &la), *db = ts_read(b, &lb);
     assert_int_equal(la, lb);
     assert_memory_equal(da, db, la);
     free(da);
@@ -732,7 +705,7 @@ test_docker_archive(void **state)
     sleep(1);
     ok(export_docker_archive(&img, b, &err), err, "export_docker_archive again");
     size_t la = 0, lb = 0;
-    char *da = slurp(a, &la), *db = slurp(b, &lb);
+    char *da = ts_read(a, &la), *db = ts_read(b, &lb);
     assert_int_equal(la, lb);
     assert_memory_equal(da, db, la);
     free(da);
@@ -1042,7 +1015,7 @@ check_tree(const char *root)
     assert_false(exists(p));
     free(p);
     assert_true(asprintf(&p, "%s/etc/keep", root) > 0);
-    char *t = slurp(p, NULL);
+    char *t = ts_read(p, NULL);
     assert_string_equal(t, "keep\n");
     free(t);
     assert_int_equal(lstat(p, &st), 0);
@@ -1106,7 +1079,7 @@ test_rootfs_tar(void **state)
     sleep(1);
     ok(export_rootfs_tar(&img, b, &err), err, "export_rootfs_tar again");
     size_t la = 0, lb = 0;
-    char *da = slurp(a, &la), *db = slurp(b, &lb);
+    char *da = ts_read(a, &la), *db = ts_read(b, &lb);
     assert_int_equal(la, lb);
     assert_memory_equal(da, db, la);
     free(da);
@@ -1273,7 +1246,7 @@ run(const char *log, const char *fmt, ...)
     assert_true(asprintf(&full, "%s >%s 2>&1", cmd, log) > 0);
     int st = system(full);
     if (st != 0) {
-        char *out = slurp(log, NULL);
+        char *out = ts_read(log, NULL);
         fail_msg("`%s` failed (status %d):\n%s", cmd, st, out);
     }
     free(cmd);
@@ -1299,7 +1272,7 @@ test_consumers(void **state)
     ok(export_oci(&img, tar, true, &err), err, "export_oci tar");
 
     run(log, "skopeo inspect oci:%s", dir);
-    char *out = slurp(log, NULL);
+    char *out = ts_read(log, NULL);
     json_t *j = json_loads(out, 0, NULL);
     if (!j)
         fail_msg("skopeo inspect printed no JSON: %s", out);
@@ -1310,7 +1283,7 @@ test_consumers(void **state)
     free(out);
 
     run(log, "skopeo inspect oci-archive:%s", tar);
-    out = slurp(log, NULL);
+    out = ts_read(log, NULL);
     j = json_loads(out, 0, NULL);
     if (!j)
         fail_msg("skopeo inspect printed no JSON: %s", out);
