@@ -109,6 +109,8 @@ struct run_mounts {
     char *secrets_dir; /* a private tmpfs with the secret files, or NULL */
     bool secrets_mounted;
     bool ssh_env_set;
+    struct ssh_proxy **proxies; /* one per ssh mount (solve_ssh.c) */
+    size_t nproxies;
     struct sw_strv drops; /* mount points to leave out of the layer ("run/secrets/x") */
 };
 /* Add the mounts of a RUN op to spec (after its default mounts); `dir` is the step's private
@@ -118,6 +120,13 @@ struct run_mounts {
 int solve_mounts_prepare(struct solver *S, const struct plan_op *op, const char *dir,
                          struct ctr_spec *spec, struct run_mounts *rm, struct sw_error **err);
 void solve_mounts_release(struct run_mounts *rm);
+
+/* solve_ssh.c: a proxy listening at `path` (owned uid:gid, `mode`) that forwards every connection
+ * to the agent socket `agent`, until solve_ssh_proxy_stop (which accepts NULL). */
+struct ssh_proxy;
+int solve_ssh_proxy_start(struct ssh_proxy **out, const char *agent, const char *path, uid_t uid,
+                          gid_t gid, mode_t mode, struct sw_error **err);
+void solve_ssh_proxy_stop(struct ssh_proxy *p);
 
 /* solve_config.c: a metadata change. */
 int solve_config_change(struct solver *S, const struct plan_op *op, struct op_state *out,

@@ -7,7 +7,8 @@
  *           per sharing mode; created with mode/uid/gid and seeded from from=/source= once
  *   tmpfs   a fresh tmpfs (size=)
  *   secret  a file in a private tmpfs (never on disk, never in a layer), or an env variable
- *   ssh     the agent's socket bound into the container; SSH_AUTH_SOCK names the first one
+ *   ssh     a proxy of the agent's socket (solve_ssh.c) with the mount's owner and mode;
+ *           SSH_AUTH_SOCK names the first one
  *
  * The mount points the executor creates are left out of the step's layer (snap_diff's drops).
  * See docs/run-mounts.md.
@@ -549,8 +550,8 @@ prepare_secret(struct solver *S, const struct plan_mount *m, const char *dir, si
 }
 
 static int
-prepare_ssh(struct solver *S, const struct plan_mount *m, struct run_mounts *rm,
-            struct ctr_spec *spec, struct sw_error **err)
+prepare_ssh(struct solver *S, const struct plan_mount *m, const char *dir, size_t idx,
+            struct run_mounts *rm, struct ctr_spec *spec, struct sw_error **err)
 {
     const struct solve_ssh *s = NULL;
     for (size_t i = 0; i < S->o->nssh && !s; i++)
@@ -568,7 +569,18 @@ prepare_ssh(struct solver *S, const struct plan_mount *m, struct run_mounts *rm,
     if (stat(s->socket, &st) < 0 || !S_ISSOCK(st.st_mode))
         return sw_error_set(err, SW_ENOTFOUND, errno, NULL, "ssh %s: %s is not a socket", m->id,
                             s->socket);
-    int r = ctr_spec_add_mount(spec, m->target, "bind", s->socket, "bind,nosuid,nodev,noexec", err);
+    /* the step sees a proxy's socket with the mount's owner and mode, not the host's socket */
+    struct ssh_proxy **v = realloc(rm->proxies, (rm->nproxies + 1) * sizeof *v);
+    if (!v)
+        return sw_error_oom(err);
+    rm->proxies = v;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/ssh-%zu.sock", dir, idx);
+    int r = solve_ssh_proxy_start(&v[rm->nproxies], s->socket, path, m->uid, m->gid, m->mode, err);
+    if (r < 0)
+        return r;
+    rm->nproxies++;
+    r = ctr_spec_add_mount(spec, m->target, "bind", path, "bind,nosuid,nodev,noexec", err);
     /* like BuildKit: SSH_AUTH_SOCK points at the first agent unless the step sets it */
     if (r == 0 && !rm->ssh_env_set) {
         rm->ssh_env_set = true;
@@ -630,7 +642,7 @@ solve_mounts_prepare(struct solver *S, const struct plan_op *op, const char *dir
             r = prepare_secret(S, m, dir, order[k], rm, spec, err);
             break;
         case PLAN_MOUNT_SSH:
-            r = prepare_ssh(S, m, rm, spec, err);
+            r = prepare_ssh(S, m, dir, order[k], rm, spec, err);
             break;
         }
         if (r == 0 && m->target && add_drop(rm, m->target) < 0)
@@ -648,6 +660,9 @@ solve_mounts_release(struct run_mounts *rm)
     for (size_t i = 0; i < rm->noverlays; i++)
         snap_free(rm->overlays[i]);
     free(rm->overlays);
+    for (size_t i = 0; i < rm->nproxies; i++)
+        solve_ssh_proxy_stop(rm->proxies[i]);
+    free(rm->proxies);
     for (size_t i = 0; i < rm->nlocks; i++)
         close(rm->locks[i]); /* releases the flock */
     free(rm->locks);

@@ -42,11 +42,28 @@ RUN --mount=type=secret,id=tok cat /run/secrets/tok | wc -c > /secret-len.txt &&
 RUN --mount=type=secret,id=tok,target=/etc/tok,mode=0440,uid=1000 stat -c '%a %u' /etc/tok > /secret-stat2.txt
 RUN --mount=type=secret,id=envtok,env=TOKEN sh -c 'test -n "$TOKEN" && echo ${#TOKEN}' > /secret-env-len.txt
 RUN --mount=type=secret,id=absent echo optional-secret-skipped > /secret-optional.txt
-RUN --mount=type=ssh test -S "$SSH_AUTH_SOCK" && echo "$SSH_AUTH_SOCK" > /ssh.txt
+RUN --mount=type=ssh test -S "$SSH_AUTH_SOCK" && echo "$SSH_AUTH_SOCK" > /ssh.txt && stat -c '%a %u %g' "$SSH_AUTH_SOCK" > /ssh-stat.txt
+RUN --mount=type=ssh,uid=1000,gid=1000,mode=0660 stat -c '%a %u %g' "$SSH_AUTH_SOCK" > /ssh-stat2.txt
 RUN test ! -e /mnt/src && test ! -e /run/secrets && test ! -e /scratch && echo clean > /stubs.txt
 DF
-# an agent stand-in: a listening unix socket
-python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); time.sleep(600)' "$T/agent.sock" &
+# an agent stand-in: a unix socket server answering "pong:" + what it got
+cat > "$T/agent.py" <<'AGENT'
+import socket, sys, threading
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(8)
+def serve(c):
+    with c:
+        while True:
+            d = c.recv(4096)
+            if not d:
+                return
+            c.sendall(b"pong:" + d)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+AGENT
+python3 "$T/agent.py" "$T/agent.sock" &
 agent=$!
 for _ in $(seq 50); do [ -S "$T/agent.sock" ] && break; sleep 0.1; done
 out=$(ENVTOK="$ENVSECRET" "$SW" build --root "$ROOT" --progress plain -t mounts:test \
@@ -75,6 +92,8 @@ check_eq "secret: target, mode and uid" "$(cat "$R/secret-stat2.txt")" "440 1000
 check_eq "secret: env=" "$(cat "$R/secret-env-len.txt")" "${#ENVSECRET}"
 check_eq "secret: an optional missing one is skipped" "$(cat "$R/secret-optional.txt")" "optional-secret-skipped"
 check_eq "ssh: the socket and SSH_AUTH_SOCK" "$(cat "$R/ssh.txt")" "/run/buildkit/ssh_agent.0"
+check_eq "ssh: the socket is 0600 root's by default" "$(cat "$R/ssh-stat.txt")" "600 0 0"
+check_eq "ssh: uid, gid and mode apply" "$(cat "$R/ssh-stat2.txt")" "660 1000 1000"
 check_eq "mount points are not in any layer" "$(cat "$R/stubs.txt")" "clean"
 check_eq "no mount target in the image" "$(ls -d "$R/mnt/src" "$R/run/secrets" "$R/scratch" "$R/tool" "$R/bb" 2>/dev/null | wc -l)" "0"
 
@@ -90,6 +109,27 @@ for f in $(find "$ROOT" "$T/oci" -type f); do
 done
 check_eq "secret content appears nowhere in the store or the output" "$hits" "0"
 check_eq "secret content is not in the log" "$(echo "$out" | grep -cF -e "$SECRET" -e "$ENVSECRET")" "0"
+
+# the proxy forwards: while a RUN holds an ssh mount, talk to its socket from the host
+mkdir -p "$T/sshp"
+printf 'FROM slipway-samples/busybox:latest\nRUN --mount=type=ssh sleep 4\n' > "$T/sshp/Dockerfile"
+python3 "$T/agent.py" "$T/agent2.sock" &
+agent2=$!
+for _ in $(seq 50); do [ -S "$T/agent2.sock" ] && break; sleep 0.1; done
+"$SW" build --root "$ROOT" -q --ssh "default=$T/agent2.sock" "$T/sshp" >/dev/null 2>&1 &
+bpid=$!
+sock=""
+for _ in $(seq 60); do
+    sock=$(find "$ROOT/tmp" -name 'ssh-*.sock' -type s 2>/dev/null | head -1)
+    [ -n "$sock" ] && break
+    sleep 0.1
+done
+reply=$(python3 -c 'import socket,sys; c=socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); c.sendall(b"ping"); print(c.recv(100).decode())' "$sock" 2>&1)
+check_eq "ssh: the proxy forwards to the agent" "$reply" "pong:ping"
+wait "$bpid"
+check_eq "ssh: the build holding the proxy succeeds" "$?" "0"
+kill "$agent2" 2>/dev/null
+check_eq "ssh: the proxy socket is gone with the step" "$(find "$ROOT/tmp" -name 'ssh-*.sock' 2>/dev/null | wc -l)" "0"
 
 # ---- secrets and ssh: errors ---------------------------------------------------------------------
 mkdir -p "$T/req"
