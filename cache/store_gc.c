@@ -1,7 +1,7 @@
 /*
- * cache/store_gc.c: walking what index.json reaches, verification, garbage collection, the build
- * cache's usage and pruning, and the build lock (a shared flock on locks/gc.lock; gc takes it
- * exclusively).
+ * cache/store_gc.c: walking what index.json reaches, verification, garbage collection and the
+ * build lock (the build cache's usage and pruning are in store_cache.c) (a shared flock on
+ * locks/gc.lock; gc takes it exclusively).
  *
  * Lock order: gc.lock before index.lock. Builds hold gc.lock shared for their whole duration
  * (cmd_build.c takes it right after opening the store, before reading base images, and releases
@@ -115,8 +115,8 @@ cmp_str(const void *a, const void *b)
 }
 
 /* The names in a directory (without . and ..), sorted. */
-static int
-list_dir(int dirfd, const char *shown, struct sw_strv *out, struct sw_error **err)
+int
+store__list_dir(int dirfd, const char *shown, struct sw_strv *out, struct sw_error **err)
 {
     int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
@@ -148,8 +148,8 @@ list_dir(int dirfd, const char *shown, struct sw_strv *out, struct sw_error **er
     return r;
 }
 
-static bool
-hex_name(const char *s)
+bool
+store__hex_name(const char *s)
 {
     struct sw_digest d;
     if (strlen(s) != SW_DIGEST_HEX_LEN)
@@ -189,17 +189,6 @@ hash_blob(struct store *st, const char *name, struct sw_digest *out, struct sw_e
 
 /* ---- walking what index.json reaches ----------------------------------------------------------
  */
-
-struct walk {
-    struct store *st;
-    json_t *seen;             /* hex -> true: every digest reached */
-    json_t *bad;              /* hex -> true: blobs known corrupt (verify), not read again */
-    struct sw_strv *problems; /* verify: collect problems; NULL (gc): fail on an unreadable
-                                 manifest or index, ignore everything else */
-    json_t *diffs;            /* gc (may be NULL): hex -> true, the diff_ids of the images'
-                                 layers (their configs' rootfs.diff_ids) */
-    bool diffs_incomplete;    /* a config could not be read: `diffs` may miss some */
-};
 
 /* Record a problem (verify) or fail with it (gc). */
 __attribute__((format(printf, 3, 4))) static int
@@ -346,8 +335,8 @@ walk_desc(struct walk *w, const json_t *desc, const char *from, int depth, struc
 }
 
 /* Walk everything index.json reaches into w->seen. */
-static int
-walk_index(struct walk *w, const json_t *idx, struct sw_error **err)
+int
+store__walk_index(struct walk *w, const json_t *idx, struct sw_error **err)
 {
     size_t i;
     json_t *e;
@@ -401,7 +390,7 @@ verify_blobs(struct store *st, struct store_verify_report *rep, json_t *bad, str
     if (asprintf(&shown, "%s/blobs/sha256", st->root) < 0)
         return sw_error_oom(err);
     struct sw_strv names = {0};
-    int r = list_dir(st->blobsfd, shown, &names, err);
+    int r = store__list_dir(st->blobsfd, shown, &names, err);
     for (size_t i = 0; r == 0 && i < names.n; i++) {
         const char *name = names.v[i];
         struct stat sb;
@@ -410,7 +399,7 @@ verify_blobs(struct store *st, struct store_verify_report *rep, json_t *bad, str
                 r = store__io_error(err, errno, "%s/%s", shown, name);
             continue;
         }
-        if (!hex_name(name) || !S_ISREG(sb.st_mode)) {
+        if (!store__hex_name(name) || !S_ISREG(sb.st_mode)) {
             r = push_fmt(&rep->problems, err, "blobs/sha256/%s: not a blob (%s)", name,
                          S_ISREG(sb.st_mode) ? "name is not a sha256 hex digest"
                                              : "not a regular file");
@@ -441,12 +430,12 @@ list_temps(struct store *st, struct sw_strv *temps, struct sw_error **err)
     if (asprintf(&shown, "%s/tmp", st->root) < 0)
         return sw_error_oom(err);
     struct sw_strv names = {0};
-    int r = list_dir(st->tmpfd, shown, &names, err);
+    int r = store__list_dir(st->tmpfd, shown, &names, err);
     for (size_t i = 0; r == 0 && i < names.n; i++)
         r = push_fmt(temps, err, "tmp/%s", names.v[i]);
     sw_strv_free(&names);
     if (r == 0)
-        r = list_dir(st->rootfd, st->root, &names, err);
+        r = store__list_dir(st->rootfd, st->root, &names, err);
     for (size_t i = 0; r == 0 && i < names.n; i++)
         if (!strncmp(names.v[i], STORE_ROOT_TMP_PREFIX, strlen(STORE_ROOT_TMP_PREFIX)))
             r = push_fmt(temps, err, "%s", names.v[i]);
@@ -491,7 +480,7 @@ store_verify(struct store *st, struct store_verify_report *report, struct sw_err
     }
     if (r == 0 && idx) {
         struct walk w = {.st = st, .seen = seen, .bad = bad, .problems = &rep.problems};
-        r = walk_index(&w, idx, err);
+        r = store__walk_index(&w, idx, err);
         rep.nreachable = json_object_size(seen);
     }
     if (r == 0)
@@ -508,14 +497,10 @@ store_verify(struct store *st, struct store_verify_report *report, struct sw_err
 /* ---- garbage collection -----------------------------------------------------------------------
  */
 
-struct sweep {
-    size_t count;
-    uint64_t bytes;
-};
-
 /* Remove dirfd/name (a regular file), counting it; a file already gone is fine. */
-static int
-sweep_file(int dirfd, const char *name, const char *shown, struct sweep *sw, struct sw_error **err)
+int
+store__sweep_file(int dirfd, const char *name, const char *shown, struct sweep *sw,
+                  struct sw_error **err)
 {
     struct stat sb;
     if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
@@ -571,8 +556,8 @@ du_tree(int parent, const char *name, int depth, struct du *u)
 
 /* The size on disk of parent/name and everything below it (0 when it does not exist); *newest
  * (may be NULL) gets the newest mtime or ctime in it. Best effort: unreadable parts count 0. */
-static uint64_t
-tree_size(int parent, const char *name, int64_t *newest)
+uint64_t
+store__tree_size(int parent, const char *name, int64_t *newest)
 {
     struct du u = {.inodes = json_object()};
     uint64_t n = du_tree(parent, name, 0, &u);
@@ -596,7 +581,7 @@ sweep_tree(int dirfd, const char *name, const char *shown, struct sweep *sw, str
     sw_autofree char *path = NULL;
     if (asprintf(&path, "%s/%s", shown, name) < 0)
         return sw_error_oom(err);
-    uint64_t bytes = tree_size(dirfd, name, NULL);
+    uint64_t bytes = store__tree_size(dirfd, name, NULL);
     int r = sw_rmtree(path, err);
     if (r < 0)
         return r;
@@ -608,9 +593,9 @@ sweep_tree(int dirfd, const char *name, const char *shown, struct sweep *sw, str
 /* Remove the directory dirfd/name after renaming it to .tmp-gc-<name>: a removal that fails
  * halfway leaves a name nothing uses (gc removes it next time), never a partial tree under the
  * name a build would trust (a snapshot, a cache mount). */
-static int
-sweep_tree_renamed(int dirfd, const char *name, const char *shown, struct sweep *sw,
-                   struct sw_error **err)
+int
+store__sweep_tree_renamed(int dirfd, const char *name, const char *shown, struct sweep *sw,
+                          struct sw_error **err)
 {
     sw_autofree char *tmp = NULL;
     if (asprintf(&tmp, GC_TMP_PREFIX "%s", name) < 0)
@@ -633,8 +618,8 @@ sweep_tree_renamed(int dirfd, const char *name, const char *shown, struct sweep 
 
 /* Open ROOT/rel as a directory: 0 with *fd = -1 when it does not exist. *shown (the caller
  * frees) is its path for messages. */
-static int
-open_subdir(struct store *st, const char *rel, int *fd, char **shown, struct sw_error **err)
+int
+store__open_subdir(struct store *st, const char *rel, int *fd, char **shown, struct sw_error **err)
 {
     *fd = -1;
     if (asprintf(shown, "%s/%s", st->root, rel) < 0) {
@@ -654,9 +639,8 @@ has_prefix(const char *s, const char *prefix)
 }
 
 /* The snapshot directories, one per format (builder/snapshot/overlay.h, snap_format_name). */
-static const char *const snapshot_dirs[] = {"snapshots/overlay", "snapshots/overlay-user",
-                                            "snapshots/markers"};
-#define NSNAPSHOT_DIRS (sizeof snapshot_dirs / sizeof snapshot_dirs[0])
+const char *const store__snapshot_dirs[NSNAPSHOT_DIRS] = {
+    "snapshots/overlay", "snapshots/overlay-user", "snapshots/markers"};
 
 /*
  * What a build that died (SIGKILL, a crash, a power cut) leaves behind: its work directory
@@ -674,7 +658,7 @@ sweep_build_leftovers(struct store *st, struct sweep *sw, struct sw_error **err)
     if (asprintf(&tmp, "%s/tmp", st->root) < 0)
         return sw_error_oom(err);
     struct sw_strv names = {0};
-    int r = list_dir(st->tmpfd, tmp, &names, err);
+    int r = store__list_dir(st->tmpfd, tmp, &names, err);
     for (size_t i = 0; r == 0 && i < names.n; i++)
         if (has_prefix(names.v[i], "build-"))
             r = sweep_tree(st->tmpfd, names.v[i], tmp, sw, err);
@@ -683,10 +667,10 @@ sweep_build_leftovers(struct store *st, struct sweep *sw, struct sw_error **err)
     for (size_t k = 0; r == 0 && k < NSNAPSHOT_DIRS; k++) {
         sw_autoclose int fd = -1;
         sw_autofree char *shown = NULL;
-        r = open_subdir(st, snapshot_dirs[k], &fd, &shown, err);
+        r = store__open_subdir(st, store__snapshot_dirs[k], &fd, &shown, err);
         if (r < 0 || fd < 0)
             continue;
-        r = list_dir(fd, shown, &names, err);
+        r = store__list_dir(fd, shown, &names, err);
         for (size_t i = 0; r == 0 && i < names.n; i++)
             if (has_prefix(names.v[i], "snap-") || has_prefix(names.v[i], ".tmp-"))
                 r = sweep_tree(fd, names.v[i], shown, sw, err);
@@ -696,16 +680,16 @@ sweep_build_leftovers(struct store *st, struct sweep *sw, struct sw_error **err)
     sw_autoclose int mfd = -1;
     sw_autofree char *mshown = NULL;
     if (r == 0)
-        r = open_subdir(st, "mounts/cache", &mfd, &mshown, err);
+        r = store__open_subdir(st, "mounts/cache", &mfd, &mshown, err);
     if (r < 0 || mfd < 0)
         return r;
-    r = list_dir(mfd, mshown, &names, err);
+    r = store__list_dir(mfd, mshown, &names, err);
     for (size_t i = 0; r == 0 && i < names.n; i++) {
         if (has_prefix(names.v[i], ".tmp-")) {
             r = sweep_tree(mfd, names.v[i], mshown, sw, err);
             continue;
         }
-        if (!hex_name(names.v[i]))
+        if (!store__hex_name(names.v[i]))
             continue;
         sw_autoclose int base =
             openat(mfd, names.v[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -717,7 +701,7 @@ sweep_build_leftovers(struct store *st, struct sweep *sw, struct sw_error **err)
             break;
         }
         struct sw_strv inner = {0};
-        r = list_dir(base, bshown, &inner, err);
+        r = store__list_dir(base, bshown, &inner, err);
         for (size_t j = 0; r == 0 && j < inner.n; j++)
             if (strstr(inner.v[j], ".tmp-"))
                 r = sweep_tree(base, inner.v[j], bshown, sw, err);
@@ -735,14 +719,14 @@ sweep_snapshots(struct store *st, const json_t *diffs, struct sweep *sw, struct 
     for (size_t k = 0; r == 0 && k < NSNAPSHOT_DIRS; k++) {
         sw_autoclose int fd = -1;
         sw_autofree char *shown = NULL;
-        r = open_subdir(st, snapshot_dirs[k], &fd, &shown, err);
+        r = store__open_subdir(st, store__snapshot_dirs[k], &fd, &shown, err);
         if (r < 0 || fd < 0)
             continue;
         struct sw_strv names = {0};
-        r = list_dir(fd, shown, &names, err);
+        r = store__list_dir(fd, shown, &names, err);
         for (size_t i = 0; r == 0 && i < names.n; i++)
-            if (hex_name(names.v[i]) && !json_object_get(diffs, names.v[i]))
-                r = sweep_tree_renamed(fd, names.v[i], shown, sw, err);
+            if (store__hex_name(names.v[i]) && !json_object_get(diffs, names.v[i]))
+                r = store__sweep_tree_renamed(fd, names.v[i], shown, sw, err);
         sw_strv_free(&names);
     }
     return r;
@@ -832,49 +816,49 @@ sweep_cache_meta(struct store *st, struct sweep *sw, struct sw_error **err)
 {
     sw_autoclose int rfd = -1, sfd = -1, tfd = -1, mfd = -1;
     sw_autofree char *rshown = NULL, *sshown = NULL, *tshown = NULL, *mshown = NULL;
-    int r = open_subdir(st, "cache/records", &rfd, &rshown, err);
+    int r = store__open_subdir(st, "cache/records", &rfd, &rshown, err);
     if (r == 0)
-        r = open_subdir(st, "cache/sites", &sfd, &sshown, err);
+        r = store__open_subdir(st, "cache/sites", &sfd, &sshown, err);
     if (r == 0)
-        r = open_subdir(st, "cache/stat", &tfd, &tshown, err);
+        r = store__open_subdir(st, "cache/stat", &tfd, &tshown, err);
     if (r == 0)
-        r = open_subdir(st, "cache/sel", &mfd, &mshown, err);
+        r = store__open_subdir(st, "cache/sel", &mfd, &mshown, err);
     struct sw_strv names = {0};
     if (r == 0 && mfd >= 0)
-        r = list_dir(mfd, mshown, &names, err);
+        r = store__list_dir(mfd, mshown, &names, err);
     for (size_t i = 0; r == 0 && i < names.n; i++)
         if (has_prefix(names.v[i], ".tmp-"))
-            r = sweep_file(mfd, names.v[i], mshown, sw, err);
+            r = store__sweep_file(mfd, names.v[i], mshown, sw, err);
     sw_strv_free(&names);
     if (r == 0 && rfd >= 0)
-        r = list_dir(rfd, rshown, &names, err);
+        r = store__list_dir(rfd, rshown, &names, err);
     for (size_t i = 0; r == 0 && i < names.n; i++) {
         const char *n = names.v[i];
         size_t len = strlen(n);
         if (has_prefix(n, ".tmp-")) {
-            r = sweep_file(rfd, n, rshown, sw, err);
+            r = store__sweep_file(rfd, n, rshown, sw, err);
         } else if (len == SW_DIGEST_HEX_LEN + 6 && !strcmp(n + SW_DIGEST_HEX_LEN, ".files")) {
             char json[SW_DIGEST_HEX_LEN + 8];
             snprintf(json, sizeof json, "%.*s.json", SW_DIGEST_HEX_LEN, n);
             if (faccessat(rfd, json, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
-                r = sweep_file(rfd, n, rshown, sw, err);
+                r = store__sweep_file(rfd, n, rshown, sw, err);
         }
     }
     sw_strv_free(&names);
     if (r == 0 && sfd >= 0)
-        r = list_dir(sfd, sshown, &names, err);
+        r = store__list_dir(sfd, sshown, &names, err);
     for (size_t i = 0; r == 0 && i < names.n; i++)
         if (has_prefix(names.v[i], ".tmp-") ||
-            (hex_name(names.v[i]) && !site_live(sfd, rfd, names.v[i])))
-            r = sweep_file(sfd, names.v[i], sshown, sw, err);
+            (store__hex_name(names.v[i]) && !site_live(sfd, rfd, names.v[i])))
+            r = store__sweep_file(sfd, names.v[i], sshown, sw, err);
     sw_strv_free(&names);
     time_t now = time(NULL);
     if (r == 0 && tfd >= 0)
-        r = list_dir(tfd, tshown, &names, err);
+        r = store__list_dir(tfd, tshown, &names, err);
     for (size_t i = 0; r == 0 && i < names.n; i++)
         if (strstr(names.v[i], ".tmp-") ||
-            (hex_name(names.v[i]) && stat_cache_stale(tfd, names.v[i], now)))
-            r = sweep_file(tfd, names.v[i], tshown, sw, err);
+            (store__hex_name(names.v[i]) && stat_cache_stale(tfd, names.v[i], now)))
+            r = store__sweep_file(tfd, names.v[i], tshown, sw, err);
     sw_strv_free(&names);
     return r;
 }
@@ -888,10 +872,10 @@ gc_sweep(struct store *st, const struct walk *w, struct sweep *sw, struct sw_err
 
     struct sw_strv names = {0};
     size_t before = sw->count;
-    int r = list_dir(st->blobsfd, blobs, &names, err);
+    int r = store__list_dir(st->blobsfd, blobs, &names, err);
     for (size_t i = 0; r == 0 && i < names.n; i++)
-        if (hex_name(names.v[i]) && !json_object_get(w->seen, names.v[i]))
-            r = sweep_file(st->blobsfd, names.v[i], blobs, sw, err);
+        if (store__hex_name(names.v[i]) && !json_object_get(w->seen, names.v[i]))
+            r = store__sweep_file(st->blobsfd, names.v[i], blobs, sw, err);
     sw_strv_free(&names);
     if (r == 0 && sw->count != before && fsync(st->blobsfd) < 0)
         r = store__io_error(err, errno, "syncing %s", blobs);
@@ -899,12 +883,12 @@ gc_sweep(struct store *st, const struct walk *w, struct sweep *sw, struct sw_err
     /* Writers keep touching their temporary file; one untouched for an hour is abandoned. */
     time_t now = time(NULL);
     if (r == 0)
-        r = list_dir(st->tmpfd, tmp, &names, err);
+        r = store__list_dir(st->tmpfd, tmp, &names, err);
     for (size_t i = 0; r == 0 && i < names.n; i++) {
         struct stat sb;
         if (fstatat(st->tmpfd, names.v[i], &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
             now - sb.st_mtime > GC_TMP_MAX_AGE)
-            r = sweep_file(st->tmpfd, names.v[i], tmp, sw, err);
+            r = store__sweep_file(st->tmpfd, names.v[i], tmp, sw, err);
     }
     sw_strv_free(&names);
 
@@ -918,10 +902,10 @@ gc_sweep(struct store *st, const struct walk *w, struct sweep *sw, struct sw_err
 
     /* Temporary files in the root are only written under index.lock, which we hold. */
     if (r == 0)
-        r = list_dir(st->rootfd, st->root, &names, err);
+        r = store__list_dir(st->rootfd, st->root, &names, err);
     for (size_t i = 0; r == 0 && i < names.n; i++)
         if (has_prefix(names.v[i], STORE_ROOT_TMP_PREFIX))
-            r = sweep_file(st->rootfd, names.v[i], st->root, sw, err);
+            r = store__sweep_file(st->rootfd, names.v[i], st->root, sw, err);
     sw_strv_free(&names);
     return r;
 }
@@ -961,7 +945,7 @@ gc_run(struct store *st, size_t *removed_count, uint64_t *removed_bytes, struct 
     if (!seen || !diffs)
         return sw_error_oom(err);
     struct walk w = {.st = st, .seen = seen, .diffs = diffs};
-    if ((r = store__index_load(st, &idx, err)) < 0 || (r = walk_index(&w, idx, err)) < 0 ||
+    if ((r = store__index_load(st, &idx, err)) < 0 || (r = store__walk_index(&w, idx, err)) < 0 ||
         (r = mark_records(st, &w, err)) < 0) {
         if (err && *err)
             sw_error_wrap(err, "garbage collection stopped, nothing was removed");
@@ -994,476 +978,4 @@ store_gc(struct store *st, size_t *removed_count, uint64_t *removed_bytes, struc
     if (r < 0)
         return r;
     return gc_run(st, removed_count, removed_bytes, err);
-}
-
-/* ---- the build cache: usage and pruning -------------------------------------------------------
- */
-
-void
-store_cache_mount_list_free(struct store_cache_mount_list *l)
-{
-    if (!l)
-        return;
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i].id);
-    free(l->v);
-    memset(l, 0, sizeof *l);
-}
-
-static bool
-all_digits(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return false;
-    return true;
-}
-
-static bool
-ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
-}
-
-static int
-cmp_mount(const void *a, const void *b)
-{
-    const struct store_cache_mount *x = a, *y = b;
-    if (x->used != y->used)
-        return x->used > y->used ? -1 : 1;
-    return strcmp(x->name, y->name);
-}
-
-/* One cache mount: ROOT/mounts/cache/<name>, a directory (mfd is mounts/cache). */
-static int
-read_mount(int mfd, const char *name, struct store_cache_mount *m, struct sw_error **err)
-{
-    memset(m, 0, sizeof *m);
-    snprintf(m->name, sizeof m->name, "%s", name);
-    sw_autoclose int base = openat(mfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (base < 0)
-        return 0; /* gone meanwhile, or not a directory: an empty entry */
-    sw_autoclose int idfd = openat(base, "id", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (idfd >= 0) {
-        char buf[4097];
-        ssize_t n = read(idfd, buf, sizeof buf - 1);
-        if (n > 0 && !(m->id = strndup(buf, (size_t)n)))
-            return sw_error_oom(err);
-    }
-    struct sw_strv names = {0};
-    if (sw_dir_names(&names, base, false) == 0)
-        for (size_t i = 0; i < names.n; i++) {
-            struct stat sb;
-            if (all_digits(names.v[i]) &&
-                fstatat(base, names.v[i], &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode))
-                m->ninstances++;
-        }
-    sw_strv_free(&names);
-    m->size = tree_size(mfd, name, &m->used);
-    return 0;
-}
-
-static int
-list_mounts(struct store *st, struct store_cache_mount_list *out, struct sw_error **err)
-{
-    memset(out, 0, sizeof *out);
-    sw_autoclose int mfd = -1;
-    sw_autofree char *shown = NULL;
-    int r = open_subdir(st, "mounts/cache", &mfd, &shown, err);
-    if (r < 0 || mfd < 0)
-        return r;
-    struct sw_strv names = {0};
-    r = list_dir(mfd, shown, &names, err);
-    if (r == 0 && names.n && !(out->v = calloc(names.n, sizeof *out->v)))
-        r = sw_error_oom(err);
-    for (size_t i = 0; r == 0 && i < names.n; i++) {
-        struct stat sb;
-        if (!hex_name(names.v[i]) || fstatat(mfd, names.v[i], &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
-            !S_ISDIR(sb.st_mode))
-            continue;
-        if ((r = read_mount(mfd, names.v[i], &out->v[out->n], err)) == 0)
-            out->n++;
-    }
-    sw_strv_free(&names);
-    if (r < 0)
-        store_cache_mount_list_free(out);
-    else if (out->n > 1)
-        qsort(out->v, out->n, sizeof *out->v, cmp_mount);
-    return r;
-}
-
-/* A cache record, as much of it as usage and pruning need. */
-struct crec {
-    struct sw_digest key;
-    char layer[SW_DIGEST_HEX_LEN + 1];
-    char diff[SW_DIGEST_HEX_LEN + 1];
-    uint64_t layer_size;
-    int64_t used;
-    char *kind, *description, *location;
-};
-
-/* The build cache as a whole: records, mounts, and what only the cache keeps. */
-struct cview {
-    struct store *st;
-    json_t *tblobs, *tdiffs; /* hex -> true: blobs and diff_ids of tagged images */
-    struct crec *recs;
-    size_t nrecs, cap;
-    struct store_cache_mount_list mounts;
-    json_t *brefs, *drefs; /* layer / diff_id hex -> the number of records with it */
-    json_t *bsize, *dsize; /* hex -> bytes only the cache keeps (0: a tagged image keeps them) */
-    uint64_t layer_bytes;  /* distinct layer blobs of records, in the store */
-    uint64_t own;          /* store_cache_usage.own_bytes */
-};
-
-static void
-cview_free(struct cview *cv)
-{
-    for (size_t i = 0; i < cv->nrecs; i++) {
-        free(cv->recs[i].kind);
-        free(cv->recs[i].description);
-        free(cv->recs[i].location);
-    }
-    free(cv->recs);
-    store_cache_mount_list_free(&cv->mounts);
-    json_decref(cv->tblobs);
-    json_decref(cv->tdiffs);
-    json_decref(cv->brefs);
-    json_decref(cv->drefs);
-    json_decref(cv->bsize);
-    json_decref(cv->dsize);
-    memset(cv, 0, sizeof *cv);
-}
-
-static int
-collect_record(const struct cache_record *rec, void *ctx)
-{
-    struct cview *cv = ctx;
-    if (cv->nrecs == cv->cap) {
-        size_t cap = cv->cap ? cv->cap * 2 : 64;
-        struct crec *v = realloc(cv->recs, cap * sizeof *v);
-        if (!v)
-            return -SW_ENOMEM;
-        cv->recs = v;
-        cv->cap = cap;
-    }
-    struct crec *c = &cv->recs[cv->nrecs];
-    memset(c, 0, sizeof *c);
-    c->key = rec->key;
-    snprintf(c->layer, sizeof c->layer, "%s", sw_digest_hex(&rec->layer_digest));
-    snprintf(c->diff, sizeof c->diff, "%s", sw_digest_hex(&rec->diff_id));
-    c->layer_size = rec->layer_size;
-    c->used = rec->used;
-    c->kind = strdup(rec->kind ? rec->kind : "");
-    c->description = rec->description ? strdup(rec->description) : NULL;
-    c->location = rec->location ? strdup(rec->location) : NULL;
-    cv->nrecs++;
-    if (!c->kind || (rec->description && !c->description) || (rec->location && !c->location))
-        return -SW_ENOMEM;
-    return 0;
-}
-
-/* Add one reference to hex in refs. */
-static int
-ref_add(json_t *refs, const char *hex)
-{
-    json_t *n = json_object_get(refs, hex);
-    if (n)
-        return json_integer_set(n, json_integer_value(n) + 1);
-    return json_object_set_new(refs, hex, json_integer(1));
-}
-
-/* Drop one reference; the bytes `sizes` has for hex when it was the last one (else 0). */
-static uint64_t
-ref_drop(json_t *refs, const json_t *sizes, const char *hex)
-{
-    json_t *n = json_object_get(refs, hex);
-    if (!n || json_integer_value(n) <= 0)
-        return 0;
-    json_integer_set(n, json_integer_value(n) - 1);
-    if (json_integer_value(n) > 0)
-        return 0;
-    return (uint64_t)json_integer_value(json_object_get(sizes, hex));
-}
-
-/* The size on disk of the snapshot directories of diff_id `hex` (every format). */
-static uint64_t
-snapshot_size(struct store *st, const char *hex)
-{
-    uint64_t n = 0;
-    for (size_t k = 0; k < NSNAPSHOT_DIRS; k++) {
-        char rel[128];
-        snprintf(rel, sizeof rel, "%s/%s", snapshot_dirs[k], hex);
-        n += tree_size(st->rootfd, rel, NULL);
-    }
-    return n;
-}
-
-static int
-cview_load(struct store *st, struct cview *cv, struct sw_error **err)
-{
-    memset(cv, 0, sizeof *cv);
-    cv->st = st;
-    cv->tblobs = json_object();
-    cv->tdiffs = json_object();
-    cv->brefs = json_object();
-    cv->drefs = json_object();
-    cv->bsize = json_object();
-    cv->dsize = json_object();
-    if (!cv->tblobs || !cv->tdiffs || !cv->brefs || !cv->drefs || !cv->bsize || !cv->dsize)
-        return sw_error_oom(err);
-
-    json_auto_t *idx = NULL;
-    struct walk w = {.st = st, .seen = cv->tblobs, .diffs = cv->tdiffs};
-    int r = store__index_load(st, &idx, err);
-    if (r == 0)
-        r = walk_index(&w, idx, err);
-    if (r == 0) {
-        r = cache_record_each(st, collect_record, cv, err);
-        if (r == -SW_ENOMEM)
-            sw_error_oom(err);
-    }
-    if (r == 0)
-        r = list_mounts(st, &cv->mounts, err);
-    for (size_t i = 0; r == 0 && i < cv->nrecs; i++)
-        if (ref_add(cv->brefs, cv->recs[i].layer) < 0 || ref_add(cv->drefs, cv->recs[i].diff) < 0)
-            r = sw_error_oom(err);
-    if (r < 0)
-        return r;
-
-    const char *hex;
-    json_t *v;
-    json_object_foreach(cv->brefs, hex, v)
-    {
-        struct stat sb;
-        uint64_t size = 0;
-        if (fstatat(st->blobsfd, hex, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode))
-            size = (uint64_t)sb.st_size;
-        cv->layer_bytes += size;
-        if (json_object_get(cv->tblobs, hex))
-            size = 0;
-        cv->own += size;
-        if (json_object_set_new(cv->bsize, hex, json_integer((json_int_t)size)) < 0)
-            return sw_error_oom(err);
-    }
-    json_object_foreach(cv->drefs, hex, v)
-    {
-        uint64_t size = json_object_get(cv->tdiffs, hex) ? 0 : snapshot_size(st, hex);
-        cv->own += size;
-        if (json_object_set_new(cv->dsize, hex, json_integer((json_int_t)size)) < 0)
-            return sw_error_oom(err);
-    }
-    for (size_t i = 0; i < cv->mounts.n; i++)
-        cv->own += cv->mounts.v[i].size;
-    return 0;
-}
-
-int
-store_cache_usage(struct store *st, struct store_cache_usage *out,
-                  struct store_cache_mount_list *mounts, struct sw_error **err)
-{
-    struct cview cv;
-    int r = cview_load(st, &cv, err);
-    if (r == 0) {
-        memset(out, 0, sizeof *out);
-        out->nrecords = cv.nrecs;
-        out->layer_bytes = cv.layer_bytes;
-        out->nmounts = cv.mounts.n;
-        for (size_t i = 0; i < cv.mounts.n; i++)
-            out->mount_bytes += cv.mounts.v[i].size;
-        out->own_bytes = cv.own;
-        if (mounts) {
-            *mounts = cv.mounts;
-            memset(&cv.mounts, 0, sizeof cv.mounts);
-        }
-    }
-    cview_free(&cv);
-    return r;
-}
-
-/*
- * Remove cache mount m (mfd is mounts/cache) unless a process holds a lock of one of its
- * instances: 1 when it is kept for that reason. Every <n>.lock is locked (LOCK_EX | LOCK_NB) and
- * held while the directory is renamed away and removed.
- */
-static int
-remove_mount(int mfd, const char *mshown, const struct store_cache_mount *m, struct sw_error **err)
-{
-    sw_autoclose int base = openat(mfd, m->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (base < 0)
-        return errno == ENOENT ? 0 : store__io_error(err, errno, "%s/%s", mshown, m->name);
-    struct sw_strv names = {0};
-    int *locks = NULL;
-    size_t nlocks = 0;
-    int r = sw_dir_names(&names, base, true);
-    if (r < 0)
-        r = r == -SW_ENOMEM ? sw_error_oom(err)
-                            : store__io_error(err, errno, "listing %s/%s", mshown, m->name);
-    if (r == 0 && names.n && !(locks = calloc(names.n, sizeof *locks)))
-        r = sw_error_oom(err);
-    for (size_t i = 0; r == 0 && i < names.n; i++) {
-        if (!ends_with(names.v[i], ".lock"))
-            continue;
-        int fd = openat(base, names.v[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        locks[nlocks++] = fd;
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
-            r = errno == EWOULDBLOCK
-                    ? 1
-                    : store__io_error(err, errno, "locking %s/%s/%s", mshown, m->name, names.v[i]);
-    }
-    if (r == 0) {
-        struct sweep sw = {0};
-        r = sweep_tree_renamed(mfd, m->name, mshown, &sw, err);
-    }
-    for (size_t i = 0; i < nlocks; i++)
-        close(locks[i]);
-    free(locks);
-    sw_strv_free(&names);
-    return r;
-}
-
-struct cand {
-    bool mount;
-    size_t i;
-    int64_t used;
-    const char *name;
-};
-
-static int
-cmp_cand(const void *a, const void *b)
-{
-    const struct cand *x = a, *y = b;
-    if (x->used != y->used)
-        return x->used < y->used ? -1 : 1;
-    int c = strcmp(x->name, y->name);
-    return c ? c : (int)x->mount - (int)y->mount;
-}
-
-/* Remove what the options select, least recently used first. */
-static int
-prune_items(struct cview *cv, const struct store_cache_prune_opts *o,
-            struct store_cache_prune_result *res, struct sw_error **err)
-{
-    int64_t now = o->now ? o->now : (int64_t)time(NULL);
-    size_t total = cv->nrecs + cv->mounts.n, n = 0;
-    struct cand *c = calloc(total ? total : 1, sizeof *c);
-    if (!c)
-        return sw_error_oom(err);
-    for (size_t i = 0; i < cv->nrecs; i++) {
-        const struct crec *rec = &cv->recs[i];
-        if (o->has_until && rec->used >= now - o->until)
-            continue;
-        /* a record whose layer blob and snapshot a tagged image keeps (or that are gone) holds
-         * nothing of its own: removing it never brings the cache under keep_storage */
-        if (o->has_keep_storage && !json_integer_value(json_object_get(cv->bsize, rec->layer)) &&
-            !json_integer_value(json_object_get(cv->dsize, rec->diff)))
-            continue;
-        c[n++] = (struct cand){false, i, rec->used, sw_digest_hex(&rec->key)};
-    }
-    for (size_t i = 0; i < cv->mounts.n; i++)
-        if (!o->has_until || cv->mounts.v[i].used < now - o->until)
-            c[n++] = (struct cand){true, i, cv->mounts.v[i].used, cv->mounts.v[i].name};
-    if (n > 1)
-        qsort(c, n, sizeof *c, cmp_cand);
-
-    sw_autoclose int mfd = -1;
-    sw_autofree char *mshown = NULL;
-    int r = open_subdir(cv->st, "mounts/cache", &mfd, &mshown, err);
-    for (size_t k = 0; r == 0 && k < n; k++) {
-        if (o->has_keep_storage && cv->own <= o->keep_storage)
-            break;
-        struct store_cache_item it = {.used = c[k].used};
-        if (c[k].mount) {
-            const struct store_cache_mount *m = &cv->mounts.v[c[k].i];
-            r = mfd >= 0 ? remove_mount(mfd, mshown, m, err) : 0;
-            if (r == 1) {
-                res->mounts_busy++;
-                r = 0;
-                continue;
-            }
-            if (r < 0)
-                break;
-            res->mounts++;
-            res->reclaimed += m->size;
-            cv->own -= m->size < cv->own ? m->size : cv->own;
-            it.mount = true;
-            it.name = m->name;
-            it.id = m->id;
-            it.kind = "mount";
-            it.size = m->size;
-        } else {
-            struct crec *rec = &cv->recs[c[k].i];
-            if ((r = cache_record_remove(cv->st, &rec->key, err)) < 0)
-                break;
-            res->records++;
-            uint64_t freed = ref_drop(cv->brefs, cv->bsize, rec->layer) +
-                             ref_drop(cv->drefs, cv->dsize, rec->diff);
-            cv->own -= freed < cv->own ? freed : cv->own;
-            it.name = rec->key.str;
-            it.kind = rec->kind;
-            it.description = rec->description;
-            it.location = rec->location;
-            it.size = rec->layer_size;
-        }
-        if (o->removed)
-            o->removed(&it, o->ctx);
-    }
-    free(c);
-    return r;
-}
-
-/* Every regular file in ROOT/rel (a flat directory of the cache's metadata). */
-static int
-sweep_all_files(struct store *st, const char *rel, struct sweep *sw, struct sw_error **err)
-{
-    sw_autoclose int fd = -1;
-    sw_autofree char *shown = NULL;
-    int r = open_subdir(st, rel, &fd, &shown, err);
-    if (r < 0 || fd < 0)
-        return r;
-    struct sw_strv names = {0};
-    r = list_dir(fd, shown, &names, err);
-    for (size_t i = 0; r == 0 && i < names.n; i++)
-        r = sweep_file(fd, names.v[i], shown, sw, err);
-    sw_strv_free(&names);
-    return r;
-}
-
-int
-store_cache_prune(struct store *st, const struct store_cache_prune_opts *o,
-                  struct store_cache_prune_result *out, struct sw_error **err)
-{
-    struct store_cache_prune_result res = {0};
-    struct store_lock *lock = NULL;
-    int r = store_gc_lock(st, &lock, err);
-    if (r < 0)
-        return r;
-    struct cview cv;
-    r = cview_load(st, &cv, err);
-    if (r == 0)
-        r = prune_items(&cv, o, &res, err);
-    cview_free(&cv);
-    /* all build cache: the stat caches and the selection memos too (they only save reads) */
-    struct sweep meta = {0};
-    if (r == 0 && !o->has_until && !o->has_keep_storage)
-        r = sweep_all_files(st, "cache/stat", &meta, err);
-    if (r == 0 && !o->has_until && !o->has_keep_storage)
-        r = sweep_all_files(st, "cache/sel", &meta, err);
-    res.gc_count += meta.count;
-    res.reclaimed += meta.bytes;
-    if (r == 0) {
-        size_t count = 0;
-        uint64_t bytes = 0;
-        r = store_gc_held(st, lock, &count, &bytes, err);
-        res.gc_count += count;
-        res.reclaimed += bytes;
-    }
-    store_build_unlock(lock);
-    if (out)
-        *out = res;
-    return r;
 }

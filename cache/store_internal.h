@@ -68,4 +68,46 @@ json_t *store__desc_to_json(const struct store_desc *d);
 /* A descriptor object's ref.name annotation, or NULL. */
 const char *store__json_ref_name(const json_t *desc);
 
+/* ---- gc internals shared by store_gc.c and store_cache.c ------------------------------------ */
+
+/* What a walk of index.json reached. */
+struct walk {
+    struct store *st;
+    json_t *seen;             /* hex -> true: every digest reached */
+    json_t *bad;              /* hex -> true: blobs known corrupt (verify), not read again */
+    struct sw_strv *problems; /* verify: collect problems; NULL (gc): fail on an unreadable
+                                 manifest or index, ignore everything else */
+    json_t *diffs;            /* gc (may be NULL): hex -> true, the diff_ids of the images'
+                                 layers (their configs' rootfs.diff_ids) */
+    bool diffs_incomplete;    /* a config could not be read: `diffs` may miss some */
+};
+
+/* What a sweep removed. */
+struct sweep {
+    size_t count;
+    uint64_t bytes;
+};
+
+/* The snapshot directories, one per snapshot format. */
+#define NSNAPSHOT_DIRS 3
+extern const char *const store__snapshot_dirs[NSNAPSHOT_DIRS];
+
+/* Is s 64 lowercase hex digits? */
+bool store__hex_name(const char *s);
+/* The names in dirfd, sorted; `shown` names the directory in errors. */
+int store__list_dir(int dirfd, const char *shown, struct sw_strv *out, struct sw_error **err);
+/* Open ROOT/rel as a directory (*fd -1 when it does not exist); *shown for messages. */
+int store__open_subdir(struct store *st, const char *rel, int *fd, char **shown,
+                       struct sw_error **err);
+/* Remove dirfd/name (a regular file), counting it; a file already gone is fine. */
+int store__sweep_file(int dirfd, const char *name, const char *shown, struct sweep *sw,
+                      struct sw_error **err);
+/* Remove a tree: renamed away first, so it is never half there under its real name. */
+int store__sweep_tree_renamed(int dirfd, const char *name, const char *shown, struct sweep *sw,
+                              struct sw_error **err);
+/* Bytes below parent/name; *newest (may be NULL) gets the newest mtime or ctime seen. */
+uint64_t store__tree_size(int parent, const char *name, int64_t *newest);
+/* Mark everything index.json reaches. */
+int store__walk_index(struct walk *w, const json_t *idx, struct sw_error **err);
+
 #endif
