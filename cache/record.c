@@ -60,15 +60,11 @@ write_atomic(const char *path, const char *data, size_t len, struct sw_error **e
     int fd = mkstemp(tmp);
     if (fd < 0)
         return sw_error_set(err, SW_EIO, errno, NULL, "%s: %s", tmp, strerror(errno));
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, data + off, len - off);
-        if (n <= 0)
-            break;
-        off += (size_t)n;
-    }
-    if (off < len || fchmod(fd, 0600) < 0) {
-        r = sw_error_set(err, SW_EIO, errno, NULL, "writing %s: %s", tmp, strerror(errno));
+    int e = sw_write_all(fd, data, len);
+    if (!e && fchmod(fd, 0600) < 0)
+        e = errno;
+    if (e) {
+        r = sw_error_set(err, SW_EIO, e, NULL, "writing %s: %s", tmp, strerror(e));
         close(fd);
         unlink(tmp);
         return r;

@@ -552,22 +552,6 @@ emit(const struct statcache *sc, unsigned char *b, size_t *off, size_t *count)
 }
 
 static int
-write_all(int fd, const void *p, size_t len)
-{
-    const char *c = p;
-    while (len) {
-        ssize_t w = write(fd, c, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return errno;
-        c += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-static int
 save_io_error(struct sw_error **err, int e, const char *file, const char *what)
 {
     return sw_error_set(err, SW_EIO, e, NULL, "stat cache %s: %s: %s", file, what, strerror(e));
@@ -623,7 +607,7 @@ statcache_save(struct statcache *sc, struct sw_error **err)
     if (fd < 0)
         return save_io_error(err, errno, sc->file, "cannot create a temporary file");
     /* No fsync: after a crash a torn file fails its checksum and is ignored, which is safe. */
-    int e = write_all(fd, b, len);
+    int e = sw_write_all(fd, b, len);
     if (close(fd) < 0 && !e)
         e = errno;
     if (!e && rename(tmp, sc->file) < 0)

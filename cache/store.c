@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../builder/util/cleanup.h"
+#include "../builder/util/fs.h"
 
 #define LAYOUT_VERSION "1.0.0"
 #define BLOB_TMP_PREFIX "blob-"
@@ -36,26 +37,6 @@ store__io_error(struct sw_error **err, int e, const char *fmt, ...)
     int r = sw_error_set(err, SW_EIO, e, NULL, "%s: %s", what, strerror(e));
     free(what);
     return r;
-}
-
-/* write(2) until done; 0 or an errno. */
-static int
-write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        if (n == 0)
-            return EIO;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
 }
 
 /* read(2) exactly len bytes; 0, an errno, or -1 when the file ended early. */
@@ -137,7 +118,7 @@ store__replace_file(struct store *st, const char *name, const void *data, size_t
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return store__io_error(err, errno, "writing %s/%s", st->root, name);
-    int e = write_all(fd, data, len);
+    int e = sw_write_all(fd, data, len);
     if (!e && fchmod(fd, 0644) < 0)
         e = errno;
     if (!e && fsync(fd) < 0)
@@ -473,7 +454,7 @@ store_writer_write(struct store_writer *w, const void *data, size_t len, struct 
 {
     if (w->failed_code)
         return writer_fail(w, w->failed_errno, err);
-    int e = write_all(w->fd, data, len);
+    int e = sw_write_all(w->fd, data, len);
     if (e)
         return writer_fail(w, e, err);
     struct sw_error *herr = NULL;

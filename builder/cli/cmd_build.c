@@ -541,18 +541,7 @@ interrupt_stop(struct interrupt *in)
 static int
 write_text_file(const char *path, const char *text, struct sw_error **err)
 {
-    char *tmp = NULL;
-    if (asprintf(&tmp, "%s.tmp-XXXXXX", path) < 0)
-        return sw_error_oom(err);
-    int fd = mkstemp(tmp);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    int r = 0;
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
-        r = sw_error_set(err, SW_EIO, errno, NULL, "writing %s: %s", path, strerror(errno));
-        unlink(tmp);
-    }
-    free(tmp);
-    return r;
+    return sw_write_file_atomic(path, text, strlen(text), 0600, err);
 }
 
 /* "type=oci,dest=x.tar" or a bare directory (local). */

@@ -244,18 +244,10 @@ static int
 write_all(const char *path, const char *data, struct sw_error **err)
 {
     sw_autoclose int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    size_t n = strlen(data);
-    for (size_t off = 0; fd >= 0 && off < n;) {
-        ssize_t w = write(fd, data + off, n - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return sw_error_set(err, SW_EIO, errno, NULL, "writing %s: %s", path, strerror(errno));
-        off += (size_t)w;
-    }
     if (fd < 0)
         return sw_error_set(err, SW_EIO, errno, NULL, "creating %s: %s", path, strerror(errno));
-    return 0;
+    int e = sw_write_all(fd, data, strlen(data));
+    return e ? sw_error_set(err, SW_EIO, e, NULL, "writing %s: %s", path, strerror(e)) : 0;
 }
 
 /* ---- child processes ------------------------------------------------------------------------- */

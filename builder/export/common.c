@@ -18,6 +18,7 @@
 
 #include "image/ref.h"
 #include "util/cleanup.h"
+#include "util/fs.h"
 
 #define CHUNK (1u << 20)
 
@@ -150,56 +151,6 @@ exp_path_state(const char *path, enum exp_path_state *out, struct sw_error **err
  * ---------------------------------------------------------------------------------------
  */
 
-static int
-write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-int
-exp_copy_fd(int in_fd, int out_fd, const char *what, struct sw_error **err)
-{
-    loff_t off = 0;
-    for (;;) {
-        ssize_t n = copy_file_range(in_fd, &off, out_fd, NULL, (size_t)1 << 30, 0);
-        if (n == 0)
-            return 0;
-        if (n > 0)
-            continue;
-        if (errno == EINTR)
-            continue;
-        if (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP ||
-            errno == EBADF)
-            break;
-        return sw_error_set(err, SW_EIO, errno, NULL, "copying %s: %s", what, strerror(errno));
-    }
-    sw_autofree char *buf = malloc(CHUNK);
-    if (!buf)
-        return sw_error_oom(err);
-    for (;;) {
-        ssize_t n = pread(in_fd, buf, CHUNK, off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return sw_error_set(err, SW_EIO, errno, NULL, "reading %s: %s", what, strerror(errno));
-        if (n == 0)
-            return 0;
-        if (write_all(out_fd, buf, (size_t)n) < 0)
-            return sw_error_set(err, SW_EIO, errno, NULL, "copying %s: %s", what, strerror(errno));
-        off += n;
-    }
-}
-
 int
 exp_link_or_copy(const char *src, const char *dest, struct sw_error **err)
 {
@@ -215,7 +166,7 @@ exp_link_or_copy(const char *src, const char *dest, struct sw_error **err)
     int fd = -1;
     if ((r = exp_temp_file(dir, base, &tmp, &fd, err)) < 0)
         return r;
-    if ((r = exp_copy_fd(in, fd, src, err)) < 0) {
+    if ((r = sw_copy_fd(in, fd, src, err)) < 0) {
         close(fd);
         unlink(tmp);
         return r;
@@ -233,8 +184,9 @@ exp_write_file(const char *path, const void *data, size_t len, struct sw_error *
     int fd = -1;
     if ((r = exp_temp_file(dir, base, &tmp, &fd, err)) < 0)
         return r;
-    if (write_all(fd, data, len) < 0) {
-        r = sw_error_set(err, SW_EIO, errno, NULL, "writing %s: %s", path, strerror(errno));
+    int e = sw_write_all(fd, data, len);
+    if (e) {
+        r = sw_error_set(err, SW_EIO, e, NULL, "writing %s: %s", path, strerror(e));
         close(fd);
         unlink(tmp);
         return r;
@@ -283,9 +235,10 @@ decompress_run(struct archive *a, int out_fd, struct sw_hasher *h, uint64_t *siz
                                                         : "corrupt stream");
         if ((r = sw_hasher_update(h, buf, (size_t)n, err)) < 0)
             return r;
-        if (out_fd >= 0 && write_all(out_fd, buf, (size_t)n) < 0)
-            return sw_error_set(err, SW_EIO, errno, NULL, "writing the decompressed layer: %s",
-                                strerror(errno));
+        int e = out_fd >= 0 ? sw_write_all(out_fd, buf, (size_t)n) : 0;
+        if (e)
+            return sw_error_set(err, SW_EIO, e, NULL, "writing the decompressed layer: %s",
+                                strerror(e));
         *size += (uint64_t)n;
     }
 }

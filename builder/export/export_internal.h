@@ -49,8 +49,6 @@ int exp_path_state(const char *path, enum exp_path_state *out, struct sw_error *
  * ---------------------------------------------------------------------------------------
  */
 
-/* Copy all of in_fd (from offset 0) to out_fd; copy_file_range when possible. */
-int exp_copy_fd(int in_fd, int out_fd, const char *what, struct sw_error **err);
 /* Make dest (which must not exist) a hard link to src, or if that is impossible a copy (mode
  * 0644) written to a temporary file and renamed. An existing dest is left alone. */
 int exp_link_or_copy(const char *src, const char *dest, struct sw_error **err);

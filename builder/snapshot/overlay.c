@@ -324,47 +324,6 @@ apply_meta(const char *src, const char *dst, const struct stat *st, struct sw_er
     return 0;
 }
 
-static int
-copy_data(const char *src, const char *dst, struct sw_error **err)
-{
-    sw_autoclose int in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (in < 0)
-        return sys_err(err, "cannot open", src);
-    sw_autoclose int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (out < 0)
-        return sys_err(err, "cannot create", dst);
-    for (;;) {
-        ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
-        if (n == 0)
-            return 0;
-        if (n > 0)
-            continue;
-        if (errno == EINTR)
-            continue;
-        if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-            return sys_err(err, "cannot copy to", dst);
-        break; /* no in-kernel copy between these: read and write */
-    }
-    char buf[1 << 16];
-    for (;;) {
-        ssize_t n = read(in, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return sys_err(err, "cannot read", src);
-        if (n == 0)
-            return 0;
-        for (ssize_t off = 0; off < n;) {
-            ssize_t m = write(out, buf + off, (size_t)(n - off));
-            if (m < 0 && errno == EINTR)
-                continue;
-            if (m < 0)
-                return sys_err(err, "cannot write", dst);
-            off += m;
-        }
-    }
-}
-
 /* Hardlinks seen while copying one tree: source identity -> the first copy's path. */
 struct linkmap {
     struct link {
@@ -426,7 +385,7 @@ copy_node(const char *src, const char *dst, const struct stat *st, struct linkma
     }
     int r = 0;
     if (S_ISREG(st->st_mode)) {
-        r = copy_data(src, dst, err);
+        r = sw_copy_file(src, dst, 0600, err);
     } else if (S_ISLNK(st->st_mode)) {
         char target[PATH_MAX];
         ssize_t n = readlink(src, target, sizeof target - 1);

@@ -46,10 +46,10 @@ statcache_for(struct solver *S, bool context, const char *dir)
  * mtime). *text gets the per-file list for the record.
  */
 static int
-source_checksum(struct solver *S, struct op_state *src_state, bool is_context,
-                const struct plan_copy *c, const char *workdir, struct sw_digest *out, char **text,
-                struct sw_error **err)
+source_checksum(struct solver *S, size_t src_op, bool is_context, const struct plan_copy *c,
+                const char *workdir, struct sw_digest *out, char **text, struct sw_error **err)
 {
+    struct op_state *src_state = &S->states[src_op];
     struct plan_copy k = *c;
     k.chown = NULL; /* the --chown text is in the key; the listing is made before it applies */
     /* a stage whose layers (by diff_id: their exact content) were seen before: the same
@@ -83,10 +83,7 @@ source_checksum(struct solver *S, struct op_state *src_state, bool is_context,
     if (is_context) {
         src.view = src_state->context;
         src.ignore = src_state->ignore;
-        dir = S->p->ops[0].kind == PLAN_CONTEXT ? S->p->ops[0].u.context.dir : NULL;
-        for (size_t i = 0; !dir && i < S->p->nops; i++)
-            if (S->p->ops[i].kind == PLAN_CONTEXT)
-                dir = S->p->ops[i].u.context.dir;
+        dir = S->p->ops[src_op].u.context.dir;
     } else {
         r = solve_state_view(S, src_state, &v, err);
         src.view = v;
@@ -179,8 +176,8 @@ key_copy(struct solver *S, const struct plan_op *op, struct op_state *out, struc
     if (r < 0)
         return sw_error_oom(err);
     struct sw_digest sum;
-    r = source_checksum(S, &S->states[c->src_op], c->src_is_context, c, out->config->working_dir,
-                        &sum, files, err);
+    r = source_checksum(S, c->src_op, c->src_is_context, c, out->config->working_dir, &sum, files,
+                        err);
     if (r == 0)
         r = cache_key_add(k, "from", "%s", c->src_is_context ? "context" : "stage") < 0 ||
                     cache_key_add(k, "files", "%s", sum.str) < 0
@@ -240,8 +237,7 @@ key_exec(struct solver *S, const struct plan_op *op, const struct op_state *out,
         struct plan_copy c = {.dest = (char *)"/", .srcs = {.v = srcs, .n = 1}, .keep_owner = true};
         struct sw_digest sum;
         sw_autofree char *text = NULL;
-        r = source_checksum(S, &S->states[op->inputs[m->input]], m->from_context, &c, "/", &sum,
-                            &text, err);
+        r = source_checksum(S, op->inputs[m->input], m->from_context, &c, "/", &sum, &text, err);
         if (r == 0 && (cache_key_add(k, "mount-files", "%s %s", m->source, sum.str) < 0 ||
                        sw_buf_printf(&all, "%s", text ? text : "") < 0))
             r = sw_error_oom(err);

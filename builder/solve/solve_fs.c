@@ -201,14 +201,14 @@ copy_history(const struct plan_op *op, char **out, struct sw_error **err)
     return r;
 }
 
-static const char *
-source_name(struct solver *S, const struct plan_copy *c, char *buf, size_t n)
+const char *
+solve_source_name(struct solver *S, size_t src_op, bool is_context, char *buf, size_t n)
 {
-    if (c->src_is_context)
+    if (is_context)
         return "build context";
-    const struct plan_op *src = &S->p->ops[c->src_op];
+    const struct plan_op *src = &S->p->ops[src_op];
     if (src->stage < S->p->nstages && S->p->stages[src->stage].name &&
-        S->p->stages[src->stage].last_op == c->src_op)
+        S->p->stages[src->stage].last_op == src_op)
         snprintf(buf, n, "stage %s", S->p->stages[src->stage].name);
     else if (src->kind == PLAN_IMAGE)
         snprintf(buf, n, "image %s", src->u.image.ref);
@@ -224,8 +224,9 @@ solve_copy(struct solver *S, const struct plan_op *op, struct op_state *out, str
     struct op_state *src_state = &S->states[c->src_op];
     struct view *src_view = NULL, *dst_view = NULL;
     char namebuf[256];
-    struct copy_source src = {.is_context = c->src_is_context,
-                              .name = source_name(S, c, namebuf, sizeof namebuf)};
+    struct copy_source src = {
+        .is_context = c->src_is_context,
+        .name = solve_source_name(S, c->src_op, c->src_is_context, namebuf, sizeof namebuf)};
     int r = 0;
     if (c->src_is_context) {
         src.view = src_state->context;

@@ -75,6 +75,10 @@ int solve_load_image(struct solver *S, const struct plan_op *op, struct op_state
 /* solve_fs.c: a view over a state's layers (materializing snapshots). */
 int solve_state_view(struct solver *S, struct op_state *st, struct view **out,
                      struct sw_error **err);
+/* solve_fs.c: how messages name what a COPY or a mount reads: "build context", "stage NAME",
+ * "image REF" (buf holds it when it is not the context). */
+const char *solve_source_name(struct solver *S, size_t src_op, bool is_context, char *buf,
+                              size_t n);
 /* solve_fs.c: COPY/ADD and WORKDIR's directory. */
 int solve_copy(struct solver *S, const struct plan_op *op, struct op_state *out,
                struct sw_error **err);

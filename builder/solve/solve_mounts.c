@@ -62,46 +62,6 @@ add_drop(struct run_mounts *rm, const char *target)
 
 /* ---- copying a listed tree (a filtered context, a cache's seed) ------------------------------ */
 
-static int
-copy_file(const char *from, const char *to, mode_t mode, struct sw_error **err)
-{
-    int in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (in < 0)
-        return sys_error(err, "cannot open", from);
-    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
-    if (out < 0) {
-        int r = sys_error(err, "cannot create", to);
-        close(in);
-        return r;
-    }
-    int r = 0;
-    for (;;) {
-        ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
-        if (n == 0)
-            break;
-        if (n > 0)
-            continue;
-        if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP) {
-            r = sys_error(err, "cannot copy", from);
-            break;
-        }
-        char buf[65536];
-        ssize_t k;
-        while ((k = read(in, buf, sizeof buf)) > 0)
-            if (write(out, buf, (size_t)k) != k) {
-                k = -1;
-                break;
-            }
-        if (k < 0)
-            r = sys_error(err, "cannot copy", from);
-        break;
-    }
-    close(in);
-    if (close(out) < 0 && r == 0)
-        r = sys_error(err, "cannot write", to);
-    return r;
-}
-
 /* Write the entries of a copy list below `dir` (which exists). */
 static int
 materialize_items(const struct copy_list *l, const char *dir, struct sw_error **err)
@@ -125,14 +85,14 @@ materialize_items(const struct copy_list *l, const char *dir, struct sw_error **
             if (symlink(it->link ? it->link : "", p) < 0)
                 r = sys_error(err, "cannot create", p);
         } else if (S_ISREG(it->mode) && it->source) {
-            r = copy_file(it->source, p, it->mode, err);
+            r = sw_copy_file(it->source, p, it->mode, err);
         } else if (S_ISREG(it->mode)) {
             int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, it->mode & 07777);
-            size_t n = it->data ? strlen(it->data) : 0;
-            if (fd < 0 || (n && write(fd, it->data, n) != (ssize_t)n))
-                r = sys_error(err, "cannot write", p);
-            if (fd >= 0)
-                close(fd);
+            int e = fd < 0 ? errno : sw_write_all(fd, it->data, it->data ? strlen(it->data) : 0);
+            if (fd >= 0 && close(fd) < 0 && !e)
+                e = errno;
+            if (e)
+                r = sw_error_set(err, SW_EIO, e, NULL, "cannot write %s: %s", p, strerror(e));
         } else {
             continue; /* devices and fifos are not copied into mounts */
         }
@@ -164,22 +124,6 @@ copy_tree(const struct copy_source *src, const char *source, const char *dir, in
 }
 
 /* ---- bind ------------------------------------------------------------------------------------ */
-
-static const char *
-input_name(struct solver *S, const struct plan_op *op, const struct plan_mount *m, char *buf,
-           size_t n)
-{
-    if (m->from_context)
-        return "build context";
-    const struct plan_op *in = &S->p->ops[op->inputs[m->input]];
-    if (in->kind == PLAN_IMAGE)
-        snprintf(buf, n, "image %s", in->u.image.ref);
-    else if (in->stage < S->p->nstages && S->p->stages[in->stage].name)
-        snprintf(buf, n, "stage %s", S->p->stages[in->stage].name);
-    else
-        snprintf(buf, n, "stage %zu", in->stage);
-    return buf;
-}
 
 static int
 overlay_of(struct solver *S, struct run_mounts *rm, char *const *lowers, size_t n,
@@ -261,7 +205,7 @@ prepare_bind(struct solver *S, const struct plan_op *op, const struct plan_mount
                 return sw_error_oom(err);
             struct stat st;
             r = stat(host, &st) < 0 ? sys_error(err, "cannot stat", host)
-                                    : copy_file(host, copy, st.st_mode, err);
+                                    : sw_copy_file(host, copy, st.st_mode, err);
             if (r == 0) {
                 free(host);
                 host = sw_steal(&copy);
@@ -290,8 +234,9 @@ prepare_bind(struct solver *S, const struct plan_op *op, const struct plan_mount
     }
     if (r < 0) {
         char buf[256];
-        return sw_error_wrap(err, "RUN --mount: source %s in %s", m->source,
-                             input_name(S, op, m, buf, sizeof buf));
+        return sw_error_wrap(
+            err, "RUN --mount: source %s in %s", m->source,
+            solve_source_name(S, op->inputs[m->input], m->from_context, buf, sizeof buf));
     }
     return ctr_spec_add_mount(spec, m->target, "bind", host, m->readonly ? "rbind,ro" : "rbind",
                               err);
@@ -536,7 +481,7 @@ prepare_secret(struct solver *S, const struct plan_mount *m, const char *dir, si
         char path[4200];
         snprintf(path, sizeof path, "%s/%zu", rm->secrets_dir ? rm->secrets_dir : "", idx);
         int fd = r == 0 ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
-        if (r == 0 && (fd < 0 || (len && write(fd, data, len) != (ssize_t)len) ||
+        if (r == 0 && (fd < 0 || sw_write_all(fd, data, len) != 0 ||
                        fchown(fd, m->uid, m->gid) < 0 || fchmod(fd, m->mode & 07777) < 0))
             r = sys_error(err, "cannot write the secret file", path);
         if (fd >= 0)
