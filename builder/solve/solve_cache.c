@@ -442,43 +442,41 @@ solve_cache_lookup(struct solver *S, const struct plan_op *op, struct op_state *
             explain(S, op, cs);
         return 0;
     }
+    /* a layer must still be in the store (a prune may have removed it) */
     uint64_t size = 0;
-    int r = 0;
+    if (!rec.empty_layer && (store_blob_size(S->o->store, &rec.layer_digest, &size, NULL) < 0 ||
+                             size != rec.layer_size)) {
+        if (S->o->explain_cache)
+            say(S, op, "cache miss: the recorded layer %s is gone from the store\n",
+                rec.layer_digest.str);
+        cache_record_clear(&rec);
+        return 0;
+    }
     /* the time of the step when it was made (older records have only their own creation) */
     char made[64] = "";
     if (rec.history_created && img_time_valid(rec.history_created))
         snprintf(made, sizeof made, "%s", rec.history_created);
     else if (rec.created > 0)
         (void)img_time_format(made, sizeof made, rec.created, 0, NULL);
+    int r;
     if (rec.empty_layer) {
         /* a WORKDIR that existed: no layer, a history entry */
-        const char *when = made[0] ? made : solve_state_time(S, out, false);
-        if (S->o->source_date_epoch < 0 && when != out->time)
-            snprintf(out->time, sizeof out->time, "%s", when);
+        if (S->o->source_date_epoch < 0 && made[0])
+            snprintf(out->time, sizeof out->time, "%s", made);
         r = img_config_add_history(out->config, solve_state_time(S, out, false), rec.created_by,
                                    IMG_HISTORY_COMMENT, true, err);
-        if (r == 0) {
-            *hit = true;
-            out->cached = true;
-            cache_record_touch(S->o->store, &out->key);
-        }
-    } else if (store_blob_size(S->o->store, &rec.layer_digest, &size, NULL) == 0 &&
-               size == rec.layer_size) {
+    } else {
         struct img_descriptor d = {.media_type = rec.layer_media_type,
                                    .digest = rec.layer_digest,
                                    .size = (int64_t)rec.layer_size};
         r = solve_state_add_layer_at(S, out, &d, &rec.diff_id, made, rec.created_by, err);
-        if (r == 0) {
-            *hit = true;
-            out->cached = true;
-            cache_record_touch(S->o->store, &out->key);
-        }
-    } else if (S->o->explain_cache) {
-        say(S, op, "cache miss: the recorded layer %s is gone from the store\n",
-            rec.layer_digest.str);
+    }
+    if (r == 0) {
+        *hit = true;
+        out->cached = true;
+        cache_record_touch(S->o->store, &out->key);
     }
     cache_record_clear(&rec);
-    (void)err;
     return r;
 }
 
